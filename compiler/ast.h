@@ -1,0 +1,221 @@
+/*
+ * ast.h - the syntax tree of an Engram model, its arena, and source spans.
+ *
+ * The parser builds one tree per source file.  Every node lives in an Arena
+ * owned by the compilation (never freed node by node); strings are interned
+ * into the same arena.  Every node carries the span of source it came from so
+ * that any later phase can point a diagnostic at it.
+ *
+ * Shape: a small number of node families, each a tagged struct:
+ *   Expr  - expressions (numbers, quantities, names, operators, calls, lists)
+ *   Stmt  - statements inside blocks (neuron items, projection items, reset
+ *           assignments, simulation settings); kind says which fields are used
+ *   Decl  - top-level items of a file (use, param, neuron, region, project,
+ *           drive, simulation, record)
+ * Lists are arrays of pointers with a count (arena-allocated, built with the
+ * AstList helper while parsing).
+ */
+#ifndef ENGRAM_AST_H
+#define ENGRAM_AST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- arena ------------------------------------------------------------ */
+
+typedef struct ArenaBlock ArenaBlock;
+typedef struct Arena {
+    ArenaBlock *head;
+    size_t total;               /* bytes handed out, for the memory guard */
+} Arena;
+
+void  arena_init(Arena *a);
+void  arena_free(Arena *a);                       /* drops every block */
+void *arena_alloc(Arena *a, size_t size);         /* zeroed, 16-aligned; aborts on OOM */
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_strdup(Arena *a, const char *s);
+char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- source spans ---------------------------------------------------- */
+
+/* Lines and columns are 1-based; columns count bytes.  last_* is inclusive
+ * (the last byte of the span).  file indexes the SourceManager (diag.h). */
+typedef struct SrcSpan {
+    int file;
+    int first_line, first_column;
+    int last_line, last_column;
+} SrcSpan;
+
+/* ---- expressions ------------------------------------------------------ */
+
+typedef enum ExprKind {
+    EXPR_NUMBER,     /* number: value */
+    EXPR_QUANTITY,   /* number with unit: value, unit (e.g. "ms") */
+    EXPR_BOOL,       /* true / false: value is 1 or 0 */
+    EXPR_NAME,       /* name or dotted path: parts[0..nparts) e.g. V1.exc.tau_m */
+    EXPR_UNARY,      /* op (OP_NEG, OP_NOT), lhs */
+    EXPR_BINARY,     /* op, lhs, rhs */
+    EXPR_CALL,       /* callee (a plain identifier), args (Arg list) */
+    EXPR_LIST,       /* [a, b, ...]: args (unnamed) */
+} ExprKind;
+
+typedef enum OpKind {
+    OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_POW,
+    OP_LT, OP_LE, OP_GT, OP_GE, OP_EQ, OP_NE,
+    OP_AND, OP_OR, OP_NOT, OP_NEG,
+} OpKind;
+
+typedef struct Expr Expr;
+
+typedef struct Arg {
+    const char *name;        /* NULL for a positional argument */
+    SrcSpan name_span;
+    Expr *value;
+} Arg;
+
+struct Expr {
+    ExprKind kind;
+    SrcSpan span;
+    double value;            /* NUMBER, QUANTITY, BOOL */
+    const char *unit;        /* QUANTITY: the unit name as written */
+    SrcSpan unit_span;       /* QUANTITY: where the unit is */
+    const char **parts;      /* NAME: path components */
+    int nparts;
+    OpKind op;               /* UNARY, BINARY */
+    Expr *lhs, *rhs;         /* UNARY uses lhs */
+    const char *callee;      /* CALL */
+    SrcSpan callee_span;
+    Arg **args;              /* CALL, LIST */
+    int nargs;
+};
+
+/* ---- statements (block items) ------------------------------------------ */
+
+typedef enum StmtKind {
+    /* neuron body */
+    STMT_PARAM,        /* param name = expr */
+    STMT_STATE,        /* state name = expr (initial value) */
+    STMT_LET,          /* let name = expr */
+    STMT_ODE,          /* d<name>/dt = expr */
+    STMT_THRESHOLD,    /* threshold expr */
+    STMT_RESET,        /* reset { body } : body holds STMT_ASSIGN */
+    STMT_REFRACTORY,   /* refractory expr */
+    STMT_INPUT,        /* input name -> target */
+    STMT_METHOD,       /* method name */
+    STMT_ASSIGN,       /* name op expr, op is one of "=", "+=", "-=", "*=" in assign_op */
+    /* projection body */
+    STMT_CONNECT,      /* connect expr (an EXPR_CALL, or EXPR_NAME for one_to_one) */
+    STMT_WEIGHT,       /* weight expr */
+    STMT_DELAY,        /* delay expr */
+    STMT_PORT,         /* port name */
+    STMT_AUTAPSES,     /* autapses expr (EXPR_BOOL) */
+    /* simulation body */
+    STMT_SETTING,      /* name = expr */
+} StmtKind;
+
+typedef enum AssignOp { ASSIGN_SET, ASSIGN_ADD, ASSIGN_SUB, ASSIGN_MUL } AssignOp;
+
+typedef struct Stmt Stmt;
+struct Stmt {
+    StmtKind kind;
+    SrcSpan span;            /* the whole statement */
+    const char *name;        /* PARAM STATE LET ODE(variable) INPUT(port) METHOD ASSIGN PORT SETTING */
+    SrcSpan name_span;
+    const char *target;      /* INPUT: the state variable */
+    SrcSpan target_span;
+    AssignOp assign_op;      /* ASSIGN */
+    Expr *expr;              /* value, condition, initial value, right-hand side */
+    Stmt **body;             /* RESET */
+    int nbody;
+};
+
+/* ---- declarations ------------------------------------------------------- */
+
+typedef enum DeclKind {
+    DECL_USE,          /* use module (names) */
+    DECL_PARAM,        /* param name = expr */
+    DECL_NEURON,       /* neuron name [builtin kind] "doc" { body } */
+    DECL_REGION,       /* region name "doc" { populations } */
+    DECL_POPULATION,   /* only inside a region: population name = size Model(args) */
+    DECL_PROJECT,      /* project [name:] src -> dst { body } */
+    DECL_DRIVE,        /* drive [name:] target poisson(args) weight expr port name */
+    DECL_SIMULATION,   /* simulation { settings } */
+    DECL_RECORD,       /* record spikes [paths] */
+} DeclKind;
+
+typedef struct Decl Decl;
+
+typedef struct Path {      /* a dotted reference like V1.exc */
+    const char **parts;
+    int nparts;
+    SrcSpan span;
+} Path;
+
+struct Decl {
+    DeclKind kind;
+    SrcSpan span;
+    const char *name;         /* PARAM NEURON REGION POPULATION; PROJECT/DRIVE: NULL if unnamed */
+    SrcSpan name_span;
+    const char *doc;          /* NEURON REGION: optional doc string */
+    /* USE */
+    Path module;              /* std.neurons */
+    const char **names;       /* imported names */
+    SrcSpan *name_spans;
+    int nnames;
+    /* PARAM: value; POPULATION: size; DRIVE: weight */
+    Expr *expr;
+    /* NEURON */
+    const char *builtin;      /* NULL, or the source kind ("poisson", "spike_times") */
+    SrcSpan builtin_span;
+    Stmt **body;              /* NEURON, PROJECT, SIMULATION items */
+    int nbody;
+    /* REGION */
+    Decl **members;           /* DECL_POPULATION */
+    int nmembers;
+    /* POPULATION: model name and its argument list */
+    const char *model;
+    SrcSpan model_span;
+    Arg **args;               /* POPULATION overrides; DRIVE poisson(args) */
+    int nargs;
+    /* PROJECT: src -> dst; DRIVE and RECORD: targets */
+    Path src, dst;
+    Path *paths;              /* RECORD: the recorded populations (0 = all) */
+    int npaths;
+    const char *port;         /* DRIVE */
+    SrcSpan port_span;
+};
+
+/* One parsed file. */
+typedef struct AstFile {
+    int file;                 /* SourceManager index */
+    const char *model_name;   /* NULL for a module (no "model" line) */
+    SrcSpan model_span;
+    Decl **decls;
+    int ndecls;
+} AstFile;
+
+/* ---- building lists while parsing --------------------------------------- */
+
+typedef struct AstList {
+    void **items;
+    int count, cap;
+} AstList;
+
+void ast_list_push(Arena *a, AstList *l, void *item);  /* grows in the arena */
+
+/* ---- constructors (all in ast.c) ------------------------------------------ */
+
+Expr *ast_expr_new(Arena *a, ExprKind kind, SrcSpan span);
+Stmt *ast_stmt_new(Arena *a, StmtKind kind, SrcSpan span);
+Decl *ast_decl_new(Arena *a, DeclKind kind, SrcSpan span);
+
+/* ---- printing ------------------------------------------------------------- */
+
+/* Canonical source form (used by `engramc fmt` and by parser round-trip tests). */
+#include <stdio.h>
+void ast_print_file(FILE *out, const AstFile *f);
+void ast_print_expr(FILE *out, const Expr *e);
+const char *ast_op_text(OpKind op);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * ir.h - the network IR: what `lower` produces from a checked model and what
+ * `codegen` turns into kernels and the model blob (runtime/engram_rt.h).
+ *
+ * The IR is flat: one table of parameters (every knob, by dotted path, in
+ * dependency order), one of populations, one of projections, one of drives.
+ * Expressions are small typed trees with every name resolved to a table
+ * index and every number converted to internal units; nothing in the IR
+ * refers back to the AST except spans for late diagnostics.
+ *
+ * Memory: everything is allocated in the Arena passed to lower (the same
+ * arena as the AST is fine); the IR lives until codegen has finished.
+ */
+#ifndef ENGRAM_IR_H
+#define ENGRAM_IR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ast.h"
+#include "engram_rt.h"
+#include "engram_units.h"
+
+typedef enum IrExprKind {
+    IR_CONST,     /* value */
+    IR_PARAM,     /* index: global parameter index */
+    IR_STATE,     /* index: state variable index within the population */
+    IR_TIME,      /* t (ms) at the start of the step */
+    IR_DT,        /* dt (ms) */
+    IR_INDEX,     /* neuron index (initial values only) */
+    IR_UNARY,     /* op (OP_NEG, OP_NOT), a */
+    IR_BINARY,    /* op (arithmetic, comparison, logic), a, b */
+    IR_CALL,      /* fn (EngramBuiltin), args a, b, c by arity */
+    IR_UNIFORM,   /* a = low, b = high (initial values only) */
+    IR_NORMAL,    /* a = mean, b = sd, c = min or NULL, d = max or NULL */
+} IrExprKind;
+
+typedef struct IrExpr IrExpr;
+struct IrExpr {
+    IrExprKind kind;
+    EngramDim dim;        /* dimension of the value (booleans: dimensionless) */
+    bool is_bool;         /* comparisons and logic */
+    double value;         /* CONST */
+    int index;            /* PARAM, STATE */
+    OpKind op;            /* UNARY, BINARY (from ast.h) */
+    EngramBuiltin fn;     /* CALL */
+    IrExpr *a, *b, *c, *d;
+    SrcSpan span;
+};
+
+typedef struct IrParam {
+    const char *path;     /* "g", "V1.exc.tau_m", "V1.exc.size", "ff.weight.low", "dt" */
+    EngramDim dim;
+    uint32_t flags;       /* ENGRAM_PARAM_* */
+    IrExpr *value;        /* default, reads only params with smaller indices; NULL for lists */
+    double *list;         /* ENGRAM_PARAM_LIST values (internal units) */
+    int nlist;
+    SrcSpan span;         /* where it is declared (or the override that set it) */
+} IrParam;
+
+typedef struct IrState {
+    const char *name;
+    EngramDim dim;
+    IrExpr *init;         /* may hold IR_UNIFORM/IR_NORMAL/IR_INDEX */
+    IrExpr *ode;          /* right-hand side of d(name)/dt, NULL if none */
+    bool held;            /* read by the threshold: held while refractory */
+} IrState;
+
+typedef struct IrPort {
+    const char *name;
+    int state;            /* target variable */
+} IrPort;
+
+typedef struct IrAssign {
+    int state;
+    AssignOp op;
+    IrExpr *value;
+} IrAssign;
+
+typedef struct IrPop {
+    const char *path;     /* "REGION.POP" */
+    const char *model;    /* neuron model name */
+    EngramPopKind kind;
+    int size_param;
+    IrState *states; int nstates;
+    IrPort *ports; int nports;
+    EngramMethod method;
+    IrExpr *threshold;    /* NULL: never spikes */
+    IrAssign *reset; int nreset;
+    int refractory_param; /* -1: none */
+    /* exact: linear system over lin_vars (state indices); coef is
+     * nlinear rows of (nlinear + 1) expressions of params and constants
+     * (A row then the affine term b), row-major; NULL entries are zero. */
+    int *lin_vars; int nlinear;
+    IrExpr **coef;
+    /* sources */
+    int rate_param;       /* POISSON */
+    int times_param, indices_param;  /* SPIKE_TIMES */
+    bool record_spikes;
+    SrcSpan span;
+} IrPop;
+
+typedef struct IrDist {
+    EngramDistKind kind;
+    int arg[4];           /* param indices; -1: absent */
+} IrDist;
+
+typedef struct IrProj {
+    const char *name;     /* given name or "SRC->DST" */
+    int src, dst;         /* population indices */
+    int port;             /* port index in dst */
+    EngramConnKind rule;
+    int rule_param;       /* -1 for one_to_one / all_to_all */
+    bool autapses;
+    IrDist weight, delay;
+    SrcSpan span;
+} IrProj;
+
+typedef struct IrDrive {
+    const char *name;
+    int dst, port;
+    int rate_param, count_param, weight_param;
+    SrcSpan span;
+} IrDrive;
+
+typedef struct IrModel {
+    const char *name;
+    char sha256[65];      /* of the model file's text */
+    int precision;        /* 4 or 8 (bytes of state values) */
+    IrParam *params; int nparams;
+    IrPop *pops; int npops;
+    IrProj *projs; int nprojs;
+    IrDrive *drives; int ndrives;
+    int dt_param, duration_param, seed_param;
+} IrModel;
+
+/* Finds a parameter by path; -1 if absent. */
+int ir_param_find(const IrModel *m, const char *path);
+/* Debug dump of the whole IR (engramc check --dump-ir). */
+#include <stdio.h>
+void ir_dump(FILE *out, const IrModel *m);
+
+#endif

@@ -1,0 +1,299 @@
+/*
+ * engram_rt.h - the one header shared by generated code and the runtime.
+ *
+ * A compiled model is a Program: a read-only blob of model tables (the
+ * "network IR" in flat, position-independent form) plus a table of kernel
+ * function pointers.  The compiler emits both as constants into the model's
+ * object file under the symbols below; the runtime reads the tables, builds
+ * the network, and calls the kernels for the arithmetic of the hot loops.
+ *
+ *   engram_model_blob        const uint8_t[], 16-aligned (EngramModelDesc first)
+ *   engram_model_blob_size   const uint64_t
+ *   engram_model_kernels     const EngramKernelFn[] (index = kernel id in the tables)
+ *
+ * The standalone simulator's main() (runtime/main.c) passes them to
+ * engram_main(); `engramc run` looks them up in the JIT and does the same.
+ *
+ * Units: every value in the tables and in state is in the internal unit
+ * system (ms, mV, pA, nS, pF, 1/ms); see engram_units.h.
+ *
+ * Expressions the runtime evaluates (parameter defaults, initial values) are
+ * stored as a small stack bytecode (EngramInsn); kernels are native code.
+ */
+#ifndef ENGRAM_RT_H
+#define ENGRAM_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ENGRAM_BLOB_MAGIC   0x4d524745u   /* "EGRM" */
+#define ENGRAM_ABI_VERSION  1u
+#define ENGRAM_NONE         0xffffffffu   /* "no index" in any table field */
+
+/* Exit codes shared by engramc and simulators. */
+enum {
+    ENGRAM_EXIT_OK = 0,
+    ENGRAM_EXIT_MODEL = 1,     /* errors in the model or its inputs */
+    ENGRAM_EXIT_USAGE = 2,     /* bad command line */
+    ENGRAM_EXIT_IO = 3,        /* cannot read or write a file */
+    ENGRAM_EXIT_RESOURCE = 4,  /* memory estimate over the limit, --max-memory */
+};
+
+/* ---- runtime bytecode ----------------------------------------------------------
+ * A stack machine over doubles.  An expression is a contiguous run of
+ * instructions (EngramCode) that leaves exactly one value on the stack.
+ * Random draws use the generator keyed (seed, stream, index, counter) given
+ * by the evaluation context, counter advancing per draw. */
+typedef enum EngramOpcode {
+    ENGRAM_OP_CONST = 0,   /* push imm */
+    ENGRAM_OP_PARAM,       /* push params[arg] */
+    ENGRAM_OP_INDEX,       /* push the neuron index (initial values) */
+    ENGRAM_OP_DT,          /* push dt */
+    ENGRAM_OP_NEG, ENGRAM_OP_NOT,
+    ENGRAM_OP_ADD, ENGRAM_OP_SUB, ENGRAM_OP_MUL, ENGRAM_OP_DIV, ENGRAM_OP_POW,
+    ENGRAM_OP_LT, ENGRAM_OP_LE, ENGRAM_OP_GT, ENGRAM_OP_GE, ENGRAM_OP_EQ, ENGRAM_OP_NE,
+    ENGRAM_OP_AND, ENGRAM_OP_OR,
+    ENGRAM_OP_CALL,        /* builtin function arg (EngramBuiltin), pops its arity */
+    ENGRAM_OP_UNIFORM,     /* pops high, low (low pushed first): pushes a draw */
+    ENGRAM_OP_NORMAL,      /* pops sd, mean */
+    ENGRAM_OP_NORMAL_CLIP, /* pops max, min, sd, mean (NaN bound = none) */
+    ENGRAM_OP_COUNT
+} EngramOpcode;
+
+/* Built-in functions, shared by bytecode and kernels (same numbering). */
+typedef enum EngramBuiltin {
+    ENGRAM_FN_EXP = 0, ENGRAM_FN_LOG, ENGRAM_FN_LOG10, ENGRAM_FN_SQRT, ENGRAM_FN_ABS,
+    ENGRAM_FN_FLOOR, ENGRAM_FN_CEIL, ENGRAM_FN_ROUND, ENGRAM_FN_SIN, ENGRAM_FN_COS,
+    ENGRAM_FN_TANH,                          /* arity 1 */
+    ENGRAM_FN_MIN, ENGRAM_FN_MAX, ENGRAM_FN_POW,   /* arity 2 */
+    ENGRAM_FN_CLIP,                          /* arity 3: clip(x, lo, hi) */
+    ENGRAM_FN_COUNT
+} EngramBuiltin;
+
+typedef struct EngramInsn {
+    uint32_t op;      /* EngramOpcode */
+    uint32_t arg;     /* PARAM: param index; CALL: EngramBuiltin */
+    double imm;       /* CONST */
+} EngramInsn;
+
+typedef struct EngramCode {
+    uint32_t first;   /* index into the instruction table */
+    uint32_t count;   /* 0: no expression */
+} EngramCode;
+
+/* ---- parameters -------------------------------------------------------------------
+ * Every knob of a run is a parameter with a dotted path: model-level ("g"),
+ * population ("V1.exc.tau_m", "V1.exc.size"), projection ("V1.exc->V1.inh.p",
+ * "ff.weight.low"), drive ("ext.rate"), and the simulation settings "dt",
+ * "duration", "seed".  The table is in dependency order: a default only reads
+ * parameters before it, so one forward pass resolves every value after the
+ * --set overrides are applied. */
+enum {
+    ENGRAM_PARAM_INTEGER  = 1u << 0,  /* rounded; sizes, counts, seed */
+    ENGRAM_PARAM_NONNEG   = 1u << 1,  /* must be >= 0 */
+    ENGRAM_PARAM_POSITIVE = 1u << 2,  /* must be > 0 (dt, time constants are not forced) */
+    ENGRAM_PARAM_PROB     = 1u << 3,  /* must be in [0, 1] */
+    ENGRAM_PARAM_LIST     = 1u << 4,  /* a list of values (list_first/list_count); not settable */
+    ENGRAM_PARAM_SIZE     = 1u << 5,  /* a population size */
+};
+
+typedef struct EngramParamDesc {
+    uint32_t name;          /* string offset: the dotted path */
+    uint32_t unit;          /* string offset: internal unit for outputs ("ms", "1") */
+    int8_t dim_time, dim_voltage, dim_current, pad0;
+    uint32_t flags;
+    EngramCode value;       /* default; empty for LIST */
+    uint32_t list_first;    /* LIST: index into the list value table */
+    uint32_t list_count;
+} EngramParamDesc;
+
+/* ---- populations ------------------------------------------------------------------- */
+typedef enum EngramPopKind {
+    ENGRAM_POP_NEURON = 0,       /* a neuron model with a generated update kernel */
+    ENGRAM_POP_POISSON,          /* built-in source: param rate */
+    ENGRAM_POP_SPIKE_TIMES,      /* built-in source: list params times, indices */
+} EngramPopKind;
+
+typedef enum EngramMethod {
+    ENGRAM_METHOD_EXACT = 0, ENGRAM_METHOD_EULER, ENGRAM_METHOD_RK2, ENGRAM_METHOD_RK4,
+    ENGRAM_METHOD_NONE           /* no ODEs */
+} EngramMethod;
+
+typedef struct EngramStateDesc {
+    uint32_t name;          /* string offset: "v" */
+    uint32_t unit;          /* string offset: internal unit */
+    EngramCode init;        /* initial value, evaluated per neuron (INDEX = neuron) */
+    uint32_t held;          /* 1 if held during refractoriness (read by the threshold) */
+} EngramStateDesc;
+
+typedef struct EngramPortDesc {
+    uint32_t name;          /* string offset: "exc" */
+    uint32_t state;         /* index of the target variable within the population's states */
+} EngramPortDesc;
+
+typedef struct EngramPopDesc {
+    uint32_t name;          /* "REGION.POP" */
+    uint32_t model;         /* neuron model name */
+    uint32_t kind;          /* EngramPopKind */
+    uint32_t size_param;    /* param index of REGION.POP.size */
+    uint32_t first_state, nstates;   /* into the state table */
+    uint32_t first_port, nports;     /* into the port table */
+    uint32_t update_kernel; /* kernel id (NEURON), else ENGRAM_NONE */
+    uint32_t method;        /* EngramMethod */
+    /* exact integration: the linear system over nlinear variables (state
+     * indices in the lin_vars table) with coefficients as expressions of
+     * params: nlinear rows of (nlinear + 1) codes (A row, then the affine b),
+     * row-major, in the coefficient table.  dx_r/dt = sum_c A[r][c] x_c + b[r]. */
+    uint32_t nlinear;
+    uint32_t first_lin_var; /* into the lin_var table */
+    uint32_t first_coef;    /* into the coefficient table */
+    uint32_t refractory_param; /* param index (a time), or ENGRAM_NONE */
+    uint32_t rate_param;    /* POISSON */
+    uint32_t times_param, indices_param;  /* SPIKE_TIMES (LIST params) */
+    uint32_t record_spikes; /* 1: write to spikes.h5 */
+    uint32_t stream;        /* RNG stream for initial values and source spikes */
+} EngramPopDesc;
+
+/* ---- projections and drives ------------------------------------------------------- */
+typedef enum EngramConnKind {
+    ENGRAM_CONNECT_RANDOM = 0, ENGRAM_CONNECT_FIXED_INDEGREE,
+    ENGRAM_CONNECT_ONE_TO_ONE, ENGRAM_CONNECT_ALL_TO_ALL
+} EngramConnKind;
+
+typedef enum EngramDistKind {
+    ENGRAM_DIST_CONST = 0,  /* arg[0] */
+    ENGRAM_DIST_UNIFORM,    /* arg[0] low, arg[1] high */
+    ENGRAM_DIST_NORMAL,     /* arg[0] mean, arg[1] sd, arg[2] min, arg[3] max (ENGRAM_NONE: unbounded) */
+} EngramDistKind;
+
+typedef struct EngramDistDesc {
+    uint32_t kind;          /* EngramDistKind */
+    uint32_t arg[4];        /* param indices */
+} EngramDistDesc;
+
+typedef struct EngramProjDesc {
+    uint32_t name;          /* given name or "SRC->DST" */
+    uint32_t src_pop, dst_pop;
+    uint32_t port;          /* port index within the target population */
+    uint32_t rule;          /* EngramConnKind */
+    uint32_t rule_param;    /* p or k, else ENGRAM_NONE */
+    uint32_t autapses;      /* 1: allowed */
+    EngramDistDesc weight;  /* in the unit of the port's variable */
+    EngramDistDesc delay;   /* ms; rounded to steps, at least 1 */
+    uint32_t deliver_kernel;
+    uint32_t stream;        /* RNG streams stream+0 connectivity, +1 weights, +2 delays */
+} EngramProjDesc;
+
+typedef struct EngramDriveDesc {
+    uint32_t name;          /* given name or "poisson->PATH" */
+    uint32_t dst_pop, port;
+    uint32_t rate_param, count_param, weight_param;
+    uint32_t stream;
+} EngramDriveDesc;
+
+/* ---- the model header (at offset 0 of the blob) --------------------------------------
+ * All *_off fields are byte offsets from the start of the blob, 8-aligned. */
+typedef struct EngramModelDesc {
+    uint32_t magic, abi_version;
+    uint32_t name;              /* string offset */
+    uint32_t precision;         /* 4: float state and kernels; 8: double */
+    char source_sha256[68];     /* hex digest of the model source, NUL-terminated */
+    char compiler_version[28];
+    uint32_t dt_param, duration_param, seed_param;
+    uint32_t nparams, npops, nstates, nports, nlin_vars, ncoefs, nprojs, ndrives;
+    uint32_t ninsns, nlist, nkernels, strings_size;
+    uint64_t params_off, pops_off, states_off, ports_off, lin_vars_off, coefs_off;
+    uint64_t projs_off, drives_off, insns_off, list_off, strings_off;
+    uint64_t total_size;
+} EngramModelDesc;
+
+/* Tables, as arrays, through these accessors (the blob is 16-aligned). */
+#define ENGRAM_TABLE(blob, type, off) ((const type *)((const uint8_t *)(blob) + (off)))
+#define ENGRAM_STR(blob, desc, off) ((const char *)(blob) + (desc)->strings_off + (off))
+
+/* ---- kernels ---------------------------------------------------------------------------
+ * Every kernel reads the parameters it needs from `params` once per call; no
+ * value that --set can change is baked into code.  Arrays of model values
+ * (state, input, weight, ring) are float when precision is 4, double when 8. */
+typedef void (*EngramKernelFn)(void);   /* generic entry of the kernel table */
+
+typedef struct EngramPopArgs {
+    void *const *state;       /* nstates arrays, one per state variable */
+    void *const *input;       /* nports arrays: this step's ring slot of each port;
+                                 the kernel adds them to the port variables and zeroes them */
+    const double *params;     /* the resolved parameter table */
+    const double *prop;       /* exact: two nlinear x (nlinear+1) row-major matrices,
+                                 normal then refractory; NULL otherwise */
+    int32_t *refr;            /* refractory countdown (steps) per neuron */
+    uint8_t *spiked;          /* out: 1 if the neuron spiked in this step, else 0 */
+    double t;                 /* time at the start of the step (ms) */
+    double dt;                /* step (ms) */
+    int32_t ref_steps;        /* refractory period in steps */
+    int32_t pad;
+} EngramPopArgs;
+
+/* Update neurons [begin, end): phases 1-3 of a step (docs/language.md, section 10). */
+typedef void (*EngramPopKernel)(const EngramPopArgs *a, int64_t begin, int64_t end);
+
+typedef struct EngramDeliverArgs {
+    const uint32_t *spikes;   /* source indices (within the source population) that
+                                 spiked in this step, ascending */
+    int64_t nspikes;
+    const uint64_t *row;      /* CSR by source: synapses of source s are [row[s], row[s+1]) */
+    const uint32_t *col;      /* target index of each synapse, ascending within a row */
+    const void *weight;       /* per-synapse weight, or NULL: homogeneous weight_value */
+    const uint16_t *delay;    /* per-synapse delay in steps, or NULL: delay_steps */
+    void *ring;               /* the target port's ring: ring_slots rows of ntgt values */
+    int64_t ntgt;
+    int64_t ring_slots;
+    int64_t step;             /* current step; an event lands in slot (step + d) % ring_slots */
+    const double *params;
+    double weight_value;      /* homogeneous weight */
+    int32_t delay_steps;      /* homogeneous delay */
+    int32_t pad;
+} EngramDeliverArgs;
+
+/* Deliver this step's spikes of one projection into the target rings. */
+typedef void (*EngramDeliverKernel)(const EngramDeliverArgs *a);
+
+/* ---- entry points --------------------------------------------------------------------- */
+typedef struct EngramProgram {
+    const uint8_t *blob;
+    uint64_t blob_size;
+    const EngramKernelFn *kernels;
+} EngramProgram;
+
+/* Runs a simulator: parses argv (--out, --seed, --duration, --set, --dry-run,
+ * --quiet, --help, --version, --max-memory, --precision is fixed at build),
+ * builds the network, simulates, writes outputs.  Returns an exit code.
+ * argv[0] is the program name used in messages. */
+int engram_main(const EngramProgram *prog, int argc, char **argv);
+
+/* ---- blob writer (used by the compiler and by runtime tests) ---------------------------
+ * Builds a blob in memory: add rows to each table, then finish.  Indices
+ * returned are the row numbers that other rows refer to. */
+typedef struct EngramBlobWriter EngramBlobWriter;
+
+EngramBlobWriter *engram_blob_writer_new(void);
+void engram_blob_writer_free(EngramBlobWriter *w);
+uint32_t engram_blob_string(EngramBlobWriter *w, const char *s);        /* string offset (deduplicated) */
+uint32_t engram_blob_insn(EngramBlobWriter *w, EngramInsn insn);         /* returns its index */
+uint32_t engram_blob_insn_count(const EngramBlobWriter *w);
+uint32_t engram_blob_param(EngramBlobWriter *w, const EngramParamDesc *p);
+uint32_t engram_blob_list_value(EngramBlobWriter *w, double v);
+uint32_t engram_blob_pop(EngramBlobWriter *w, const EngramPopDesc *p);
+uint32_t engram_blob_state(EngramBlobWriter *w, const EngramStateDesc *s);
+uint32_t engram_blob_port(EngramBlobWriter *w, const EngramPortDesc *p);
+uint32_t engram_blob_lin_var(EngramBlobWriter *w, uint32_t state_index);
+uint32_t engram_blob_coef(EngramBlobWriter *w, EngramCode code);
+uint32_t engram_blob_proj(EngramBlobWriter *w, const EngramProjDesc *p);
+uint32_t engram_blob_drive(EngramBlobWriter *w, const EngramDriveDesc *d);
+/* header fields other than counts/offsets come from *hdr; returns a malloc'd
+ * 16-aligned blob and its size, or NULL on OOM.  The writer stays valid. */
+uint8_t *engram_blob_finish(EngramBlobWriter *w, const EngramModelDesc *hdr, uint64_t *size);
+
+/* Checks a blob's header and every offset and index in it; returns NULL if it
+ * is sound, else a static message. */
+const char *engram_blob_validate(const uint8_t *blob, uint64_t size);
+
+#endif
