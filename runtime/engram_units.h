@@ -3,7 +3,7 @@
  *
  * A dimension is a vector of integer exponents over three base dimensions:
  * time, voltage and current.  Values are stored in one internal unit system:
- * ms, mV, pA (hence nS, pF, GOhm, 1/ms, fC); see docs/language.md section 2.
+ * ms, mV, pA (hence nS, pF, Gohm, 1/ms, fC); see docs/language.md section 2.
  * The compiler checks model expressions with it; the simulator checks
  * `--set NAME=VALUE` with it.  Pure functions, no allocation.
  */

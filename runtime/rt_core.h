@@ -72,8 +72,9 @@ int engram_expm(int n, const double *A, double *E);
 
 /* ---- connectivity (connect.c) ---------------------------------------- */
 
+/* Same values as EngramConnKind in engram_rt.h, so the engine can cast. */
 typedef enum EngramConnRule {
-    ENGRAM_CONN_RANDOM,         /* p_or_k = p: each pair independently */
+    ENGRAM_CONN_RANDOM = 0,     /* p_or_k = p: each pair independently */
     ENGRAM_CONN_FIXED_INDEGREE, /* p_or_k = k: k distinct sources per target */
     ENGRAM_CONN_ONE_TO_ONE,
     ENGRAM_CONN_ALL_TO_ALL,
@@ -146,8 +147,8 @@ enum {
 };
 
 /* Builds the CSR of the synapses onto `targets` (any order, no duplicates,
- * each < ntgt; NULL means all 0..ntgt-1, the way one rank passes only its
- * own targets).  Calls sources(ctx, t, ...) twice per target: once to count,
+ * each < ntgt): a rank passes only the targets it owns; NULL means all of
+ * 0..ntgt-1 (ntargets is then ignored).  col[] holds global target ids.  Calls sources(ctx, t, ...) twice per target: once to count,
  * once to fill, so nothing is held in target-major order.  The result does
  * not depend on the order of `targets`.  On error *out is zeroed. */
 int engram_csr_build(uint32_t nsrc, uint32_t ntgt, const uint32_t *targets, size_t ntargets,

@@ -4,7 +4,7 @@
  * suggestions, names of dimensions for messages and outputs, and parsing of
  * quantities such as "20 ms" given on the command line.
  *
- * Internal units are ms, mV and pA, so nS, pF, GOhm (mV/pA), 1/ms and fC
+ * Internal units are ms, mV and pA, so nS, pF, Gohm (mV/pA), 1/ms and fC
  * (pA*ms) follow; every scale below converts a value in the named unit to
  * them.  All functions are pure and keep no state.
  *
@@ -90,8 +90,15 @@ static const struct { const char *from, *to; } unit_aliases[] = {
     {"sec", "s"}, {"secs", "s"}, {"msecs", "ms"}, {"usecs", "us"}, {"hr", "h"}, {"hrs", "h"},
 };
 
+static int fold_char(char c, bool fold)
+{
+    unsigned char u = (unsigned char)c;
+    return fold ? tolower(u) : u;
+}
+
 /* Optimal string alignment distance (Levenshtein plus adjacent swaps, so
- * "sm" is one edit from "ms"), optionally ignoring case. */
+ * "sm" is one edit from "ms"), optionally ignoring case.  lb must be at most
+ * SUGGEST_MAX_LEN. */
 static int edit_distance(const char *a, size_t la, const char *b, size_t lb, bool fold)
 {
     int rows[3][SUGGEST_MAX_LEN + 1];
@@ -101,16 +108,14 @@ static int edit_distance(const char *a, size_t la, const char *b, size_t lb, boo
     for (size_t i = 1; i <= la; i++) {
         cur[0] = (int)i;
         for (size_t j = 1; j <= lb; j++) {
-            char x = fold ? (char)tolower((unsigned char)a[i - 1]) : a[i - 1];
-            char y = fold ? (char)tolower((unsigned char)b[j - 1]) : b[j - 1];
+            int x = fold_char(a[i - 1], fold), y = fold_char(b[j - 1], fold);
             int best = prev[j - 1] + (x != y);
             if (prev[j] + 1 < best)
                 best = prev[j] + 1;
             if (cur[j - 1] + 1 < best)
                 best = cur[j - 1] + 1;
-            if (i > 1 && j > 1 && best > prev2[j - 2] + 1 &&
-                x == (fold ? tolower((unsigned char)b[j - 2]) : b[j - 2]) &&
-                y == (fold ? tolower((unsigned char)a[i - 2]) : a[i - 2]))
+            if (i > 1 && j > 1 && x == fold_char(b[j - 2], fold) &&
+                y == fold_char(a[i - 2], fold) && prev2[j - 2] + 1 < best)
                 best = prev2[j - 2] + 1;
             cur[j] = best;
         }
@@ -144,25 +149,35 @@ static size_t ascii_fold(const char *name, size_t len, char *out, size_t cap)
     return o;
 }
 
+/* Lexicographic order on suggestion keys. */
+static bool key_less(const int a[3], const int b[3])
+{
+    for (int i = 0; i < 3; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i];
+    return false;
+}
+
 /* The closest unit by case-insensitive distance, ties broken by the
- * case-sensitive distance ("msec" -> "ms" rather than "mS").  A suggestion
+ * case-sensitive distance ("msec" -> "ms" rather than "mS"), then by the
+ * difference in length ("sm" -> "ms" rather than "s").  A suggestion
  * may cost at most 2 edits and at most half the name, so model names such
  * as "LIF" are not mistaken for typos of "min". */
 static const char *closest_unit(const char *name, size_t len)
 {
     const char *best = NULL;
-    int best_ci = 3, best_cs = 0;
+    int best_key[3] = {3, 0, 0};
     for (size_t i = 0; i < UNIT_COUNT; i++) {
         const char *u = unit_table[i].name;
-        int ci = edit_distance(name, len, u, strlen(u), true);
-        if (ci > best_ci || ci > (int)len / 2)
+        size_t ul = strlen(u);
+        int key[3] = {edit_distance(name, len, u, ul, true), 0, abs((int)ul - (int)len)};
+        if (key[0] > best_key[0] || key[0] > (int)len / 2)
             continue;
-        int cs = edit_distance(name, len, u, strlen(u), false);
-        if (ci < best_ci || cs < best_cs) {
-            best = u;
-            best_ci = ci;
-            best_cs = cs;
-        }
+        key[1] = edit_distance(name, len, u, ul, false);
+        if (best && !key_less(key, best_key))
+            continue;
+        best = u;
+        memcpy(best_key, key, sizeof key);
     }
     return best;
 }
@@ -189,7 +204,7 @@ const char *engram_unit_suggest(const char *name, size_t len)
 /* The units a dimension is spelled in, preferred first. */
 static const struct { const char *name; EngramDim dim; } named_dims[] = {
     {"ms", DIM_TIME},         {"mV", DIM_VOLTAGE},      {"pA", DIM_CURRENT},
-    {"nS", DIM_CONDUCTANCE},  {"pF", DIM_CAPACITANCE},  {"GOhm", DIM_RESISTANCE},
+    {"nS", DIM_CONDUCTANCE},  {"pF", DIM_CAPACITANCE},  {"Gohm", DIM_RESISTANCE},
     {"fC", DIM_CHARGE},
 };
 
@@ -209,13 +224,13 @@ static EngramDim dim_axpy(int a, EngramDim x, int b, EngramDim y)
                       a * x.current + b * y.current);
 }
 
-/* The spelling with the fewest factors, then the smallest total exponent;
- * earlier units win ties, so "mV/ms" beats "pA/pF".  Falls back to ms, mV
+/* The spelling with the fewest factors, then the smallest total exponent,
+ * then the fewest negative powers; earlier units win ties, so "mV/ms" beats "pA/pF".  Falls back to ms, mV
  * and pA, which can spell anything. */
 static DimSpelling dim_spell(EngramDim d)
 {
     DimSpelling best = {{0, 1, 2}, {d.time, d.voltage, d.current}, 3};
-    int best_cost = 1000;
+    int best_cost = 100000;
     for (int i = 0; i < NAMED_COUNT; i++) {
         for (int j = i; j < NAMED_COUNT; j++) {
             for (int a = -MAX_POWER; a <= MAX_POWER; a++) {
@@ -223,7 +238,8 @@ static DimSpelling dim_spell(EngramDim d)
                     if (a == 0 || (j == i) != (b == 0))
                         continue;
                     EngramDim got = dim_axpy(a, named_dims[i].dim, b, named_dims[j].dim);
-                    int cost = abs(a) + abs(b) + (b != 0 ? 100 : 0);
+                    /* a negative power costs a little more: "Gohm", not "1/nS" */
+                    int cost = 2 * (abs(a) + abs(b)) + (a < 0) + (b < 0) + (b != 0 ? 1000 : 0);
                     if (!engram_dim_eq(got, d) || cost >= best_cost)
                         continue;
                     best = (DimSpelling){{i, j, 0}, {a, b, 0}, b != 0 ? 2 : 1};
@@ -345,19 +361,21 @@ bool engram_parse_quantity(const char *text, double *value, EngramDim *dim,
     size_t nlen = scan_number(p);
     if (nlen == 0)
         return parse_fail(err, "expected a number");
-    double v = strtod(p, NULL); /* the span is plain decimal: strtod reads just it */
+    char *end;
+    double v = strtod(p, &end);
+    if (end != p + nlen) /* strtod read more (hex, locale): not our syntax */
+        return parse_fail(err, "expected a number");
     p += nlen;
     while (*p == ' ' || *p == '\t')
         p++;
-    const char *unit = p;
-    while (isalpha((unsigned char)*p))
+    const char *unit = p; /* the unit runs to the next space: "20 µs" is one bad unit */
+    while (*p && !isspace((unsigned char)*p))
         p++;
     size_t ulen = (size_t)(p - unit);
     while (isspace((unsigned char)*p))
         p++;
     if (*p != '\0')
-        return parse_fail(err, ulen ? "unexpected text after the unit"
-                                    : "unexpected text after the number");
+        return parse_fail(err, "unexpected text after the unit");
     double scale = 1.0;
     EngramDim d = engram_dim(0, 0, 0);
     if (ulen && !engram_unit_lookup(unit, ulen, &scale, &d))
