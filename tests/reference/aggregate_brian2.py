@@ -103,22 +103,24 @@ STATS_DEF = {
     'cv_neurons': 'number of neurons entering cv_isi',
     'frac_active': 'fraction of neurons with >= 1 spike in the window',
     'fano_pop': 'var/mean of the population spike count in 1 ms bins '
-                '(1 = independent Poisson; >> 1 = synchrony)',
+                '[t_skip + k ms, t_skip + (k+1) ms) on the dt grid '
+                '(1 = independent Poisson; >> 1 = synchrony; grows with N)',
     'synchrony_hz': 'var/mean over time of the population rate histogram '
                     'r_k = count_k/(N*1 ms), in Hz; = fano_pop/(N*1 ms)',
     'pop_rate_cv': 'std/mean of that population rate histogram',
-    'pop_peak_hz': 'frequency of the largest peak (2..500 Hz) of the power '
-                   'spectrum of the 1 ms population count (mean removed)',
-    'pop_peak_power_ratio': 'that peak power / mean power in 2..500 Hz',
+    'pop_peak_hz': 'frequency of the largest peak (2..1000 Hz) of the power '
+                   'spectrum of the population count in dt (0.1 ms) bins, '
+                   'mean removed, over the window',
+    'pop_peak_power_ratio': 'that peak power / mean power in 2..1000 Hz',
 }
 
 BA_PUBLISHED = {
     'source': 'Brette et al. (2007) J Comput Neurosci 23:349-398, '
               'Benchmarks 1 (COBA) and 2 (CUBA), after Vogels & Abbott '
               '(2005) J Neurosci 25:10786',
-    'qualitative': 'self-sustained asynchronous irregular activity of a '
-                   'sparse random E/I network (4000 LIF, p = 0.02), '
-                   'no external input after the random initial state',
+    'qualitative': 'self-sustained irregular activity of a sparse random '
+                   'E/I network (4000 LIF, p = 0.02) without sustained '
+                   'external input',
     'rate_hz': None,
     'note': 'No published mean rate was verified for this exact Brian2 '
             'variant (Brian2 examples CUBA.py / COBA.py, random initial '
