@@ -179,6 +179,7 @@ struct Decl {
     Arg **args;               /* POPULATION overrides; DRIVE poisson(args) */
     int nargs;
     /* PROJECT: src -> dst; DRIVE and RECORD: targets */
+    /* (the parser puts a DRIVE's target in dst; RECORD's in paths) */
     Path src, dst;
     Path *paths;              /* RECORD: the recorded populations (0 = all) */
     int npaths;

@@ -217,14 +217,20 @@ static void push(DiagCtx *d, DiagLevel level, const SrcSpan *span, char *msg)
 
 static char *vformat(const char *fmt, va_list ap)
 {
+    char small[256];
+    if (!fmt)   /* never; it stops a gcc -fsanitize false "null format" warning */
+        fmt = "";
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
     va_end(ap2);
     if (n < 0)
         n = 0;
     char *s = xrealloc(NULL, (size_t)n + 1);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    if ((size_t)n < sizeof small)
+        memcpy(s, small, (size_t)n + 1);
+    else
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
     return s;
 }
 
@@ -324,6 +330,28 @@ static bool line_text(const SourceFile *f, int line, const char **start, size_t 
     return true;
 }
 
+enum { SNIPPET_MAX = 160, SNIPPET_BEFORE = 60 };  /* long lines show a window */
+
+/* Clips a long line to a window around byte `first`, so a 1 MB line does not
+ * flood the terminal; "..." marks what was cut.  Returns the new first. */
+static size_t clip_line(const char **text, size_t *len, size_t first, bool *cut_left, bool *cut_right)
+{
+    *cut_left = *cut_right = false;
+    if (*len <= SNIPPET_MAX)
+        return first;
+    size_t start = first > SNIPPET_BEFORE ? first - SNIPPET_BEFORE : 0;
+    if (start > *len)
+        start = *len;
+    *cut_left = start > 0;
+    *text += start;
+    *len -= start;
+    if (*len > SNIPPET_MAX) {
+        *len = SNIPPET_MAX;
+        *cut_right = true;
+    }
+    return first - start + (*cut_left ? 3 : 0);
+}
+
 /* "    3 | source" then "      |    ^~~~": tabs are copied from the source so
  * the caret lines up whatever the terminal's tab width. */
 static void print_snippet(FILE *out, const SourceFile *f, const SrcSpan *s, bool color)
@@ -332,22 +360,25 @@ static void print_snippet(FILE *out, const SourceFile *f, const SrcSpan *s, bool
     size_t len;
     if (!line_text(f, s->first_line, &text, &len))
         return;
-    fprintf(out, "%5d | ", s->first_line);
-    fwrite(text, 1, len, out);
-    fputs("\n      | ", out);
     size_t first = s->first_column > 0 ? (size_t)s->first_column - 1 : 0;
-    size_t last = s->last_line == s->first_line && s->last_column > 0 ? (size_t)s->last_column - 1
-                                                                      : (len ? len - 1 : 0);
-    if (first > len)
-        first = len;
-    if (last < first)
-        last = first;
-    for (size_t i = 0; i < first; i++)
-        fputc(text[i] == '\t' ? '\t' : ' ', out);
+    size_t width = s->last_line == s->first_line && s->last_column >= s->first_column
+                       ? (size_t)(s->last_column - s->first_column) + 1 : (size_t)-1;
+    bool cut_left, cut_right;
+    size_t col = clip_line(&text, &len, first, &cut_left, &cut_right);
+    fprintf(out, "%5d | %s", s->first_line, cut_left ? "..." : "");
+    fwrite(text, 1, len, out);
+    fputs(cut_right ? "...\n      | " : "\n      | ", out);
+    size_t shown = len + (cut_left ? 3 : 0);
+    if (col > shown)
+        col = shown;
+    for (size_t i = 0; i < col; i++) {
+        size_t k = i - (cut_left ? 3 : 0);
+        fputc(i >= (cut_left ? 3u : 0u) && text[k] == '\t' ? '\t' : ' ', out);
+    }
     if (color)
         fputs("\033[1;32m", out);
     fputc('^', out);
-    for (size_t i = first + 1; i <= last && i < len; i++)
+    for (size_t i = col + 1; i < shown && i - col < width; i++)
         fputc('~', out);
     if (color)
         fputs("\033[0m", out);

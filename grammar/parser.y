@@ -1,0 +1,834 @@
+/*
+ * parser.y - the Engram grammar (docs/language.md sections 3-9).
+ *
+ * A pure bison parser over the reentrant flex scanner in lexer.l.  Locations
+ * are SrcSpans (file index plus inclusive first/last line and column).  Nodes
+ * are built in the compilation's arena; complete top-level declarations are
+ * appended to ctx->decls as soon as they reduce, so a parse that stops early
+ * (nesting limit, too many errors) still returns what it read.
+ *
+ * Order of the file: declarations and helpers; the file and its items; one
+ * section per declaration kind with its block items; expressions; error
+ * reporting (yyreport_syntax_error, which turns bison's expected-token set
+ * into "unexpected X, expected Y").
+ *
+ * Error recovery: each block body and the top level have an `error`
+ * alternative among their items, so after a syntax error bison drops tokens
+ * until the next item keyword (or '}' inside a block).  Block headers have
+ * `KW error '{' ...` so a bad header still lets the body be parsed.
+ *
+ * Adding a block (plasticity, modulator, protocol ...): a keyword token, a
+ * `decl` alternative with its own item list (copy neuron_decl/nitems), and
+ * the keyword in block_keyword() of lexer.l for the unclosed-brace note.
+ */
+%require "3.8"
+%define api.pure full
+%define api.prefix {engram_yy}
+%define api.token.prefix {TOK_}
+%define api.location.type {SrcSpan}
+%define api.header.include {"parser.h"}
+%define parse.error custom
+%define parse.lac full
+%locations
+%expect 0
+
+%code requires {
+#include "ast.h"
+#include "diag.h"
+#include "parse.h"
+
+#ifndef YY_TYPEDEF_YY_SCANNER_T
+#define YY_TYPEDEF_YY_SCANNER_T
+typedef void *yyscan_t;
+#endif
+
+/* The value of a QUANTITY token. */
+typedef struct QuantityTok {
+    double value;
+    const char *unit;
+    SrcSpan unit_span;
+} QuantityTok;
+
+/* Spans run from the first symbol's start to the last symbol's end; an empty
+ * rule gets an empty span at the end of what precedes it. */
+#define YYLLOC_DEFAULT(Cur, Rhs, N)                                   \
+    do {                                                              \
+        if (N) {                                                      \
+            (Cur).file = YYRHSLOC(Rhs, 1).file;                       \
+            (Cur).first_line = YYRHSLOC(Rhs, 1).first_line;           \
+            (Cur).first_column = YYRHSLOC(Rhs, 1).first_column;       \
+            (Cur).last_line = YYRHSLOC(Rhs, N).last_line;             \
+            (Cur).last_column = YYRHSLOC(Rhs, N).last_column;         \
+        } else {                                                      \
+            (Cur) = YYRHSLOC(Rhs, 0);                                 \
+            (Cur).first_line = (Cur).last_line;                       \
+            (Cur).first_column = (Cur).last_column;                   \
+        }                                                             \
+    } while (0)
+}
+
+%code provides {
+/* flex's bison bridge names the plain YYSTYPE/YYLTYPE. */
+#ifndef YYSTYPE
+#define YYSTYPE ENGRAM_YYSTYPE
+#endif
+#ifndef YYLTYPE
+#define YYLTYPE ENGRAM_YYLTYPE
+#endif
+#define YY_DECL int engram_yylex(YYSTYPE *yylval_param, YYLTYPE *yylloc_param, yyscan_t yyscanner)
+YY_DECL;
+/* Human name of a token kind for messages ("an identifier", "'}'"). */
+const char *parse_token_name(int symbol_kind);
+}
+
+%code {
+#include <string.h>
+
+static void yyerror(const SrcSpan *loc, yyscan_t scanner, ParseCtx *ctx, const char *msg);
+
+/* ---- node helpers (actions stay one line each) ---- */
+
+static void push_decl(ParseCtx *ctx, Decl *d)
+{
+    if (d)
+        ast_list_push(ctx->arena, &ctx->decls, d);
+}
+
+static void push(ParseCtx *ctx, AstList *l, void *item)
+{
+    if (item)
+        ast_list_push(ctx->arena, l, item);
+}
+
+static Path mk_path(AstList parts, SrcSpan span)
+{
+    Path p = {(const char **)parts.items, parts.count, span};
+    return p;
+}
+
+static Expr *mk_binary(ParseCtx *ctx, OpKind op, Expr *l, Expr *r, SrcSpan span)
+{
+    Expr *e = ast_expr_new(ctx->arena, EXPR_BINARY, span);
+    e->op = op;
+    e->lhs = l;
+    e->rhs = r;
+    return e;
+}
+
+static Expr *mk_unary(ParseCtx *ctx, OpKind op, Expr *x, SrcSpan span)
+{
+    Expr *e = ast_expr_new(ctx->arena, EXPR_UNARY, span);
+    e->op = op;
+    e->lhs = x;
+    return e;
+}
+
+static Expr *mk_value(ParseCtx *ctx, ExprKind kind, double v, SrcSpan span)
+{
+    Expr *e = ast_expr_new(ctx->arena, kind, span);
+    e->value = v;
+    return e;
+}
+
+static Expr *mk_quantity(ParseCtx *ctx, QuantityTok q, SrcSpan span)
+{
+    Expr *e = mk_value(ctx, EXPR_QUANTITY, q.value, span);
+    e->unit = q.unit;
+    e->unit_span = q.unit_span;
+    return e;
+}
+
+static Expr *mk_name(ParseCtx *ctx, AstList parts, SrcSpan span)
+{
+    Expr *e = ast_expr_new(ctx->arena, EXPR_NAME, span);
+    e->parts = (const char **)parts.items;
+    e->nparts = parts.count;
+    return e;
+}
+
+static Expr *mk_call(ParseCtx *ctx, const char *callee, SrcSpan callee_span, AstList args, SrcSpan span)
+{
+    Expr *e = ast_expr_new(ctx->arena, EXPR_CALL, span);
+    e->callee = callee;
+    e->callee_span = callee_span;
+    e->args = (Arg **)args.items;
+    e->nargs = args.count;
+    return e;
+}
+
+static Arg *mk_arg(ParseCtx *ctx, const char *name, SrcSpan name_span, Expr *value)
+{
+    Arg *a = arena_alloc(ctx->arena, sizeof *a);
+    a->name = name;
+    a->name_span = name_span;
+    a->value = value;
+    return a;
+}
+
+static Expr *mk_list(ParseCtx *ctx, AstList values, SrcSpan span)
+{
+    Expr *e = ast_expr_new(ctx->arena, EXPR_LIST, span);
+    AstList args = {0};
+    for (int i = 0; i < values.count; i++) {
+        Expr *v = values.items[i];
+        ast_list_push(ctx->arena, &args, mk_arg(ctx, NULL, v->span, v));
+    }
+    e->args = (Arg **)args.items;
+    e->nargs = args.count;
+    return e;
+}
+
+/* A call's argument list that was written with parentheses, even "()", is
+ * never NULL, so the printer can tell `LIF` from `LIF()`. */
+static Arg **args_array(ParseCtx *ctx, AstList *l)
+{
+    return l->items ? (Arg **)l->items : arena_alloc(ctx->arena, sizeof(Arg *));
+}
+
+static Stmt *mk_stmt(ParseCtx *ctx, StmtKind kind, SrcSpan span, const char *name, SrcSpan name_span, Expr *e)
+{
+    Stmt *s = ast_stmt_new(ctx->arena, kind, span);
+    s->name = name;
+    s->name_span = name_span;
+    s->expr = e;
+    return s;
+}
+
+static Stmt *mk_stmt_expr(ParseCtx *ctx, StmtKind kind, SrcSpan span, Expr *e)
+{
+    static const SrcSpan none;
+    return mk_stmt(ctx, kind, span, NULL, none, e);
+}
+
+static Decl *mk_block(ParseCtx *ctx, DeclKind kind, SrcSpan span, AstList body)
+{
+    Decl *d = ast_decl_new(ctx->arena, kind, span);
+    d->body = (Stmt **)body.items;
+    d->nbody = body.count;
+    return d;
+}
+
+static void set_name(Decl *d, const char *name, SrcSpan span)
+{
+    d->name = name;
+    d->name_span = span;
+}
+
+/* Only params belong in a builtin source; checked here because the body uses
+ * the neuron item grammar. */
+static void check_builtin_body(ParseCtx *ctx, const Decl *d)
+{
+    for (int i = 0; i < d->nbody; i++)
+        if (d->body[i]->kind != STMT_PARAM)
+            diag_error(ctx->diag, d->body[i]->span,
+                       "a builtin source may only declare params");
+}
+
+static Decl *mk_neuron(ParseCtx *ctx, SrcSpan span, const char *name, SrcSpan name_span,
+                       const char *doc, AstList body)
+{
+    Decl *d = mk_block(ctx, DECL_NEURON, span, body);
+    set_name(d, name, name_span);
+    d->doc = doc;
+    return d;
+}
+
+static Decl *mk_population(ParseCtx *ctx, SrcSpan span, const char *name, SrcSpan name_span,
+                           Expr *size, const char *model, SrcSpan model_span)
+{
+    Decl *d = ast_decl_new(ctx->arena, DECL_POPULATION, span);
+    set_name(d, name, name_span);
+    d->expr = size;
+    d->model = model;
+    d->model_span = model_span;
+    return d;
+}
+
+static Decl *mk_use(ParseCtx *ctx, SrcSpan span, Path module, AstList names)
+{
+    Decl *d = ast_decl_new(ctx->arena, DECL_USE, span);
+    d->module = module;
+    d->nnames = names.count;
+    d->names = arena_alloc(ctx->arena, (size_t)(names.count + 1) * sizeof(char *));
+    d->name_spans = arena_alloc(ctx->arena, (size_t)(names.count + 1) * sizeof(SrcSpan));
+    for (int i = 0; i < names.count; i++) {
+        const Arg *a = names.items[i];
+        d->names[i] = a->name;
+        d->name_spans[i] = a->name_span;
+    }
+    return d;
+}
+
+static Decl *mk_drive(ParseCtx *ctx, SrcSpan span, const char *source, SrcSpan source_span,
+                      AstList args, Expr *weight, const char *port, SrcSpan port_span)
+{
+    if (strcmp(source, "poisson") != 0)
+        diag_error(ctx->diag, source_span, "unknown drive '%s'; the only drive is 'poisson'", source);
+    Decl *d = ast_decl_new(ctx->arena, DECL_DRIVE, span);
+    d->args = args_array(ctx, &args);
+    d->nargs = args.count;
+    d->expr = weight;
+    d->port = port;
+    d->port_span = port_span;
+    return d;
+}
+
+static Decl *mk_record(ParseCtx *ctx, SrcSpan span, AstList paths)
+{
+    Decl *d = ast_decl_new(ctx->arena, DECL_RECORD, span);
+    d->paths = arena_alloc(ctx->arena, (size_t)(paths.count + 1) * sizeof(Path));
+    for (int i = 0; i < paths.count; i++)
+        d->paths[i] = *(Path *)paths.items[i];
+    d->npaths = paths.count;
+    return d;
+}
+
+static Path *path_copy(ParseCtx *ctx, Path p)
+{
+    Path *q = arena_alloc(ctx->arena, sizeof *q);
+    *q = p;
+    return q;
+}
+
+static void model_line(ParseCtx *ctx, const char *name, SrcSpan name_span, SrcSpan span)
+{
+    if (ctx->out->model_name || ctx->decls.count > 0) {
+        diag_error(ctx->diag, span, "'model %s' must be the first line of the file", name);
+        return;
+    }
+    ctx->out->model_name = name;
+    ctx->out->model_span = name_span;
+}
+}
+
+%initial-action {
+    @$.file = ctx->file;
+    @$.first_line = @$.last_line = 1;
+    @$.first_column = @$.last_column = 1;
+}
+
+%param {yyscan_t scanner}
+%parse-param {ParseCtx *ctx}
+
+%union {
+    const char *str;
+    double num;
+    QuantityTok qty;
+    Expr *expr;
+    Stmt *stmt;
+    Decl *decl;
+    Arg *arg;
+    AstList list;
+    Path path;
+    int op;
+}
+
+%token <str> IDENT "an identifier"
+%token <num> NUMBER "a number"
+%token <qty> QUANTITY "a quantity"
+%token <str> STRING "a string"
+%token <str> DERIV "'dX/dt'"
+%token MODEL "'model'" USE "'use'" PARAM "'param'" NEURON "'neuron'" BUILTIN "'builtin'"
+%token STATE "'state'" LET "'let'" THRESHOLD "'threshold'" RESET "'reset'"
+%token REFRACTORY "'refractory'" INPUT "'input'" METHOD "'method'"
+%token REGION "'region'" POPULATION "'population'" PROJECT "'project'"
+%token CONNECT "'connect'" WEIGHT "'weight'" DELAY "'delay'" PORT "'port'"
+%token AUTAPSES "'autapses'" DRIVE "'drive'" SIMULATION "'simulation'"
+%token RECORD "'record'" SPIKES "'spikes'" TRUE "'true'" FALSE "'false'"
+%token AND "'and'" OR "'or'" NOT "'not'"
+%token ARROW "'->'" LE "'<='" GE "'>='" EQ "'=='" NE "'!='"
+%token ADD_ASSIGN "'+='" SUB_ASSIGN "'-='" MUL_ASSIGN "'*='"
+
+%left OR
+%left AND
+%precedence NOT
+%nonassoc '<' LE '>' GE EQ NE
+%left '+' '-'
+%left '*' '/'
+%precedence NEG
+%right '^'
+
+%type <decl> decl use_decl param_decl neuron_decl region_decl member project_decl
+%type <decl> drive_decl simulation_decl record_decl
+%type <stmt> nitem assign pitem setting
+%type <list> nitems assigns members pitems settings path_parts use_names
+%type <list> opt_args args exprs path_list
+%type <path> path
+%type <expr> expr primary
+%type <arg> arg
+%type <str> opt_doc
+%type <op> assign_op
+
+%%
+
+/* ---- file ----------------------------------------------------------------- */
+
+/* file := "model" IDENT item*   (a module file has no model line)
+ * The model line is parsed as an item so that the start state needs no
+ * lookahead: with LAC, an error in a state that still has to reduce the
+ * empty item list could not be recovered from.  model_line() checks it is
+ * first. */
+file
+    : items
+    ;
+
+items
+    : %empty
+    | items item
+    ;
+
+item
+    : decl                      { push_decl(ctx, $1); }
+    | MODEL IDENT               { model_line(ctx, $2, @2, @$); }
+    | ';'
+    | error
+    ;
+
+decl
+    : use_decl | param_decl | neuron_decl | region_decl | project_decl
+    | drive_decl | simulation_decl | record_decl
+    ;
+
+path_parts
+    : IDENT                     { $$ = (AstList){0}; push(ctx, &$$, (void *)$1); }
+    | path_parts '.' IDENT      { $$ = $1; push(ctx, &$$, (void *)$3); }
+    ;
+
+path
+    : path_parts                { $$ = mk_path($1, @1); }
+    ;
+
+/* use := "use" module_path "(" IDENT ("," IDENT)* ")"
+ * Each imported name travels as an Arg (name and span, no value). */
+use_decl
+    : USE path '(' use_names ')'
+        { $$ = mk_use(ctx, @$, $2, $4); }
+    ;
+
+use_names
+    : IDENT                     { $$ = (AstList){0}; push(ctx, &$$, mk_arg(ctx, $1, @1, NULL)); }
+    | use_names ',' IDENT       { $$ = $1; push(ctx, &$$, mk_arg(ctx, $3, @3, NULL)); }
+    ;
+
+/* param := "param" IDENT "=" expr */
+param_decl
+    : PARAM IDENT '=' expr
+        { $$ = ast_decl_new(ctx->arena, DECL_PARAM, @$); set_name($$, $2, @2); $$->expr = $4; }
+    ;
+
+/* ---- neurons --------------------------------------------------------------- */
+
+neuron_decl
+    : NEURON IDENT opt_doc '{' nitems '}'
+        { $$ = mk_neuron(ctx, @$, $2, @2, $3, $5); }
+    | NEURON IDENT BUILTIN IDENT opt_doc '{' nitems '}'
+        { $$ = mk_neuron(ctx, @$, $2, @2, $5, $7); $$->builtin = $4; $$->builtin_span = @4;
+          check_builtin_body(ctx, $$); }
+    | NEURON error '{' nitems '}'
+        { $$ = NULL; }
+    ;
+
+opt_doc
+    : %empty                    { $$ = NULL; }
+    | STRING                    { $$ = $1; }
+    ;
+
+nitems
+    : %empty                    { $$ = (AstList){0}; }
+    | nitems nitem              { $$ = $1; push(ctx, &$$, $2); }
+    ;
+
+nitem
+    : PARAM IDENT '=' expr      { $$ = mk_stmt(ctx, STMT_PARAM, @$, $2, @2, $4); }
+    | STATE IDENT '=' expr      { $$ = mk_stmt(ctx, STMT_STATE, @$, $2, @2, $4); }
+    | LET IDENT '=' expr        { $$ = mk_stmt(ctx, STMT_LET, @$, $2, @2, $4); }
+    | DERIV '=' expr            { $$ = mk_stmt(ctx, STMT_ODE, @$, $1, @1, $3); }
+    | THRESHOLD expr            { $$ = mk_stmt_expr(ctx, STMT_THRESHOLD, @$, $2); }
+    | REFRACTORY expr           { $$ = mk_stmt_expr(ctx, STMT_REFRACTORY, @$, $2); }
+    | RESET '{' assigns '}'
+        { $$ = mk_stmt_expr(ctx, STMT_RESET, @$, NULL); $$->body = (Stmt **)$3.items; $$->nbody = $3.count; }
+    | INPUT IDENT ARROW IDENT
+        { $$ = mk_stmt(ctx, STMT_INPUT, @$, $2, @2, NULL); $$->target = $4; $$->target_span = @4; }
+    | METHOD IDENT              { $$ = mk_stmt(ctx, STMT_METHOD, @$, $2, @2, NULL); }
+    | ';'                       { $$ = NULL; }
+    | error                     { $$ = NULL; }
+    ;
+
+assigns
+    : %empty                    { $$ = (AstList){0}; }
+    | assigns assign            { $$ = $1; push(ctx, &$$, $2); }
+    ;
+
+/* assign := IDENT ("=" | "+=" | "-=" | "*=") expr */
+assign
+    : IDENT assign_op expr
+        { $$ = mk_stmt(ctx, STMT_ASSIGN, @$, $1, @1, $3); $$->assign_op = (AssignOp)$2; }
+    | ';'                       { $$ = NULL; }
+    | error                     { $$ = NULL; }
+    ;
+
+assign_op
+    : '='                       { $$ = ASSIGN_SET; }
+    | ADD_ASSIGN                { $$ = ASSIGN_ADD; }
+    | SUB_ASSIGN                { $$ = ASSIGN_SUB; }
+    | MUL_ASSIGN                { $$ = ASSIGN_MUL; }
+    ;
+
+/* ---- regions ------------------------------------------------------------------ */
+
+region_decl
+    : REGION IDENT opt_doc '{' members '}'
+        { $$ = ast_decl_new(ctx->arena, DECL_REGION, @$); set_name($$, $2, @2); $$->doc = $3;
+          $$->members = (Decl **)$5.items; $$->nmembers = $5.count; }
+    | REGION error '{' members '}'
+        { $$ = NULL; }
+    ;
+
+members
+    : %empty                    { $$ = (AstList){0}; }
+    | members member            { $$ = $1; push(ctx, &$$, $2); }
+    ;
+
+/* population := "population" IDENT "=" expr IDENT ("(" args? ")")? */
+member
+    : POPULATION IDENT '=' expr IDENT
+        { $$ = mk_population(ctx, @$, $2, @2, $4, $5, @5); }
+    | POPULATION IDENT '=' expr IDENT '(' opt_args ')'
+        { $$ = mk_population(ctx, @$, $2, @2, $4, $5, @5); $$->args = args_array(ctx, &$7);
+          $$->nargs = $7.count; }
+    | ';'                       { $$ = NULL; }
+    | error                     { $$ = NULL; }
+    ;
+
+/* ---- projections ------------------------------------------------------------------ */
+
+/* project := "project" (IDENT ":")? path "->" path "{" pitem* "}" */
+project_decl
+    : PROJECT path ARROW path '{' pitems '}'
+        { $$ = mk_block(ctx, DECL_PROJECT, @$, $6); $$->src = $2; $$->dst = $4; }
+    | PROJECT IDENT ':' path ARROW path '{' pitems '}'
+        { $$ = mk_block(ctx, DECL_PROJECT, @$, $8); set_name($$, $2, @2); $$->src = $4; $$->dst = $6; }
+    | PROJECT error '{' pitems '}'
+        { $$ = NULL; }
+    ;
+
+pitems
+    : %empty                    { $$ = (AstList){0}; }
+    | pitems pitem              { $$ = $1; push(ctx, &$$, $2); }
+    ;
+
+pitem
+    : CONNECT IDENT
+        { AstList p = {0}; push(ctx, &p, (void *)$2);
+          $$ = mk_stmt_expr(ctx, STMT_CONNECT, @$, mk_name(ctx, p, @2)); }
+    | CONNECT IDENT '(' opt_args ')'
+        { Expr *c = mk_call(ctx, $2, @2, $4, @2);
+          c->span.last_line = @5.last_line; c->span.last_column = @5.last_column;
+          c->args = args_array(ctx, &$4);
+          $$ = mk_stmt_expr(ctx, STMT_CONNECT, @$, c); }
+    | WEIGHT expr               { $$ = mk_stmt_expr(ctx, STMT_WEIGHT, @$, $2); }
+    | DELAY expr                { $$ = mk_stmt_expr(ctx, STMT_DELAY, @$, $2); }
+    | PORT IDENT                { $$ = mk_stmt(ctx, STMT_PORT, @$, $2, @2, NULL); }
+    | AUTAPSES TRUE             { $$ = mk_stmt_expr(ctx, STMT_AUTAPSES, @$, mk_value(ctx, EXPR_BOOL, 1, @2)); }
+    | AUTAPSES FALSE            { $$ = mk_stmt_expr(ctx, STMT_AUTAPSES, @$, mk_value(ctx, EXPR_BOOL, 0, @2)); }
+    | ';'                       { $$ = NULL; }
+    | error                     { $$ = NULL; }
+    ;
+
+/* ---- drives, simulation, record ---------------------------------------------------- */
+
+/* drive := "drive" (IDENT ":")? path "poisson" "(" args ")" "weight" expr "port" IDENT */
+drive_decl
+    : DRIVE path IDENT '(' opt_args ')' WEIGHT expr PORT IDENT
+        { $$ = mk_drive(ctx, @$, $3, @3, $5, $8, $10, @10); $$->dst = $2; }
+    | DRIVE IDENT ':' path IDENT '(' opt_args ')' WEIGHT expr PORT IDENT
+        { $$ = mk_drive(ctx, @$, $5, @5, $7, $10, $12, @12); $$->dst = $4; set_name($$, $2, @2); }
+    ;
+
+simulation_decl
+    : SIMULATION '{' settings '}'
+        { $$ = mk_block(ctx, DECL_SIMULATION, @$, $3); }
+    | SIMULATION error '{' settings '}'
+        { $$ = NULL; }
+    ;
+
+settings
+    : %empty                    { $$ = (AstList){0}; }
+    | settings setting          { $$ = $1; push(ctx, &$$, $2); }
+    ;
+
+setting
+    : IDENT '=' expr            { $$ = mk_stmt(ctx, STMT_SETTING, @$, $1, @1, $3); }
+    | ';'                       { $$ = NULL; }
+    | error                     { $$ = NULL; }
+    ;
+
+/* record := "record" "spikes" (path ("," path)*)? */
+record_decl
+    : RECORD SPIKES             { $$ = mk_record(ctx, @$, (AstList){0}); }
+    | RECORD SPIKES path_list   { $$ = mk_record(ctx, @$, $3); }
+    ;
+
+path_list
+    : path                      { $$ = (AstList){0}; push(ctx, &$$, path_copy(ctx, $1)); }
+    | path_list ',' path        { $$ = $1; push(ctx, &$$, path_copy(ctx, $3)); }
+    ;
+
+/* ---- expressions ---------------------------------------------------------------------- */
+
+expr
+    : expr OR expr              { $$ = mk_binary(ctx, OP_OR, $1, $3, @$); }
+    | expr AND expr             { $$ = mk_binary(ctx, OP_AND, $1, $3, @$); }
+    | NOT expr                  { $$ = mk_unary(ctx, OP_NOT, $2, @$); }
+    | expr '<' expr             { $$ = mk_binary(ctx, OP_LT, $1, $3, @$); }
+    | expr LE expr              { $$ = mk_binary(ctx, OP_LE, $1, $3, @$); }
+    | expr '>' expr             { $$ = mk_binary(ctx, OP_GT, $1, $3, @$); }
+    | expr GE expr              { $$ = mk_binary(ctx, OP_GE, $1, $3, @$); }
+    | expr EQ expr              { $$ = mk_binary(ctx, OP_EQ, $1, $3, @$); }
+    | expr NE expr              { $$ = mk_binary(ctx, OP_NE, $1, $3, @$); }
+    | expr '+' expr             { $$ = mk_binary(ctx, OP_ADD, $1, $3, @$); }
+    | expr '-' expr             { $$ = mk_binary(ctx, OP_SUB, $1, $3, @$); }
+    | expr '*' expr             { $$ = mk_binary(ctx, OP_MUL, $1, $3, @$); }
+    | expr '/' expr             { $$ = mk_binary(ctx, OP_DIV, $1, $3, @$); }
+    | '-' expr %prec NEG        { $$ = mk_unary(ctx, OP_NEG, $2, @$); }
+    | expr '^' expr             { $$ = mk_binary(ctx, OP_POW, $1, $3, @$); }
+    | primary                   { $$ = $1; }
+    ;
+
+primary
+    : NUMBER                    { $$ = mk_value(ctx, EXPR_NUMBER, $1, @$); }
+    | QUANTITY                  { $$ = mk_quantity(ctx, $1, @$); }
+    | TRUE                      { $$ = mk_value(ctx, EXPR_BOOL, 1, @$); }
+    | FALSE                     { $$ = mk_value(ctx, EXPR_BOOL, 0, @$); }
+    | path_parts                { $$ = mk_name(ctx, $1, @$); }
+    | IDENT '(' opt_args ')'    { $$ = mk_call(ctx, $1, @1, $3, @$); $$->args = args_array(ctx, &$3); }
+    | '(' expr ')'              { $$ = $2; }
+    | '[' exprs ']'             { $$ = mk_list(ctx, $2, @$); }
+    ;
+
+opt_args
+    : %empty                    { $$ = (AstList){0}; }
+    | args                      { $$ = $1; }
+    ;
+
+args
+    : arg                       { $$ = (AstList){0}; push(ctx, &$$, $1); }
+    | args ',' arg              { $$ = $1; push(ctx, &$$, $3); }
+    ;
+
+/* arg := expr | IDENT "=" expr */
+arg
+    : expr                      { $$ = mk_arg(ctx, NULL, @1, $1); }
+    | IDENT '=' expr            { $$ = mk_arg(ctx, $1, @1, $3); }
+    ;
+
+exprs
+    : expr                      { $$ = (AstList){0}; push(ctx, &$$, $1); }
+    | exprs ',' expr            { $$ = $1; push(ctx, &$$, $3); }
+    ;
+
+%%
+
+/* ---- error reporting --------------------------------------------------------------------- */
+
+const char *parse_token_name(int symbol_kind)
+{
+    return yysymbol_name((yysymbol_kind_t)symbol_kind);
+}
+
+/* Expected-token sets are summarised: a set holding every token that starts
+ * an expression reads "an expression", and likewise for operators and the
+ * item keywords of each block; ';' is never listed (it is optional).  A group
+ * applies when both its marker tokens are expected.  Tokens are written as
+ * token codes (characters or TOK_ names) and translated to symbol kinds. */
+typedef struct TokenGroup {
+    const char *name;
+    int marker[2];
+    int members[16];          /* 0-terminated */
+} TokenGroup;
+
+static const TokenGroup token_groups[] = {
+    {"an expression", {TOK_NUMBER, '('},
+     {TOK_NUMBER, TOK_QUANTITY, TOK_IDENT, '(', '-', TOK_NOT, TOK_TRUE, TOK_FALSE, '[', 0}},
+    {"an operator", {'+', '*'},
+     {'+', '-', '*', '/', '^', '<', '>', TOK_LE, TOK_GE, TOK_EQ, TOK_NE, TOK_AND, TOK_OR, '.',
+      '(', 0}},
+    {"a neuron item", {TOK_THRESHOLD, TOK_REFRACTORY},
+     {TOK_PARAM, TOK_STATE, TOK_LET, TOK_DERIV, TOK_THRESHOLD, TOK_RESET, TOK_REFRACTORY,
+      TOK_INPUT, TOK_METHOD, 0}},
+    {"a projection item", {TOK_CONNECT, TOK_PORT},
+     {TOK_CONNECT, TOK_WEIGHT, TOK_DELAY, TOK_PORT, TOK_AUTAPSES, 0}},
+    {"a declaration", {TOK_NEURON, TOK_REGION},
+     {TOK_MODEL, TOK_USE, TOK_PARAM, TOK_NEURON, TOK_REGION, TOK_PROJECT, TOK_DRIVE,
+      TOK_SIMULATION, TOK_RECORD, 0}},
+};
+
+enum { MAX_LISTED = 5, MSG_MAX = 512 };
+
+typedef struct Expected {
+    bool has[YYNTOKENS];
+    const char *names[YYNTOKENS];   /* what will be listed, in order */
+    int n;
+    bool after_operand;             /* operators were expected */
+} Expected;
+
+static bool group_applies(const Expected *x, const TokenGroup *g)
+{
+    return x->has[YYTRANSLATE(g->marker[0])] && x->has[YYTRANSLATE(g->marker[1])];
+}
+
+static void collect_expected(const yypcontext_t *yyctx, Expected *x)
+{
+    yysymbol_kind_t kinds[YYNTOKENS];
+    int n = yypcontext_expected_tokens(yyctx, kinds, YYNTOKENS);
+    memset(x, 0, sizeof *x);
+    for (int i = 0; i < n; i++)
+        x->has[kinds[i]] = true;
+    x->has[YYTRANSLATE(';')] = false;
+    for (size_t g = 0; g < sizeof token_groups / sizeof token_groups[0]; g++) {
+        if (!group_applies(x, &token_groups[g]))
+            continue;
+        for (const int *m = token_groups[g].members; *m; m++)
+            x->has[YYTRANSLATE(*m)] = false;
+        x->after_operand |= token_groups[g].marker[0] == '+';
+        x->names[x->n++] = token_groups[g].name;
+    }
+    for (int k = 0; k < YYNTOKENS; k++)
+        if (x->has[k] && k != YYSYMBOL_YYEOF)
+            x->names[x->n++] = yysymbol_name((yysymbol_kind_t)k);
+    if (x->has[YYSYMBOL_YYEOF])
+        x->names[x->n++] = "end of file";
+}
+
+/* "A", "A or B", "A, B or C". */
+static void append_list(char *buf, size_t size, const Expected *x)
+{
+    size_t len = strlen(buf);
+    for (int i = 0; i < x->n && len < size; i++) {
+        const char *sep = i == 0 ? "" : i == x->n - 1 ? " or " : ", ";
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", sep, x->names[i]);
+    }
+}
+
+/* The text of the token just read, quoted and shortened for a message. */
+static void token_text(const ParseCtx *ctx, char *buf, size_t size)
+{
+    size_t n = ctx->tok_len;
+    const char *t = ctx->src->text + ctx->tok_off;
+    const char *dots = "";
+    if (n > 32) {
+        n = 32;
+        dots = "...";
+    }
+    snprintf(buf, size, "'%.*s%s'", (int)n, t, dots);
+}
+
+/* "identifier 'tau'", "number '5'", "'}'", "end of file". */
+static void describe_unexpected(const ParseCtx *ctx, yysymbol_kind_t tok, char *buf, size_t size)
+{
+    char text[48];
+    token_text(ctx, text, sizeof text);
+    switch (tok) {
+    case YYSYMBOL_IDENT: snprintf(buf, size, "identifier %s", text); break;
+    case YYSYMBOL_NUMBER: snprintf(buf, size, "number %s", text); break;
+    case YYSYMBOL_QUANTITY: snprintf(buf, size, "quantity %s", text); break;
+    case YYSYMBOL_STRING: snprintf(buf, size, "string %s", text); break;
+    case YYSYMBOL_DERIV: snprintf(buf, size, "%s", text); break;
+    default: snprintf(buf, size, "%s", yysymbol_name(tok)); break;
+    }
+}
+
+static bool token_in(yysymbol_kind_t tok, const int *codes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tok == YYTRANSLATE(codes[i]))
+            return true;
+    return false;
+}
+
+/* Keywords that start an item outside the innermost open block: meeting one
+ * there suggests the block was never closed. */
+static bool starts_outer_item(const ParseOpener *o, yysymbol_kind_t tok)
+{
+    static const int top[] = {TOK_MODEL, TOK_USE, TOK_PARAM, TOK_NEURON, TOK_REGION,
+                              TOK_PROJECT, TOK_DRIVE, TOK_SIMULATION, TOK_RECORD};
+    static const int neuron[] = {TOK_PARAM, TOK_STATE, TOK_LET, TOK_DERIV, TOK_THRESHOLD,
+                                 TOK_RESET, TOK_REFRACTORY, TOK_INPUT, TOK_METHOD};
+    if (o->kw && strcmp(o->kw, "reset") == 0)
+        return token_in(tok, neuron, sizeof neuron / sizeof neuron[0]);
+    return token_in(tok, top, sizeof top / sizeof top[0]);
+}
+
+/* At the end of the file, or at a keyword that belongs outside the innermost
+ * open bracket, the likely cause is a missing closer: point at the opener. */
+static void note_unclosed(ParseCtx *ctx, yysymbol_kind_t tok, const SrcSpan *at)
+{
+    if (ctx->depth == 0)
+        return;
+    const ParseOpener *o = &ctx->open[ctx->depth - 1];
+    bool likely = tok == YYSYMBOL_YYEOF ||
+                  (o->ch == '{' ? starts_outer_item(o, tok) : at->first_line > o->span.first_line);
+    if (!likely)
+        return;
+    if (o->what)
+        diag_note(ctx->diag, o->span, "unclosed '%c' of %s opened here", o->ch, o->what);
+    else
+        diag_note(ctx->diag, o->span, "unclosed '%c' opened here", o->ch);
+}
+
+static bool is_comparison(yysymbol_kind_t tok)
+{
+    static const int cmp[] = {'<', '>', TOK_LE, TOK_GE, TOK_EQ, TOK_NE};
+    return token_in(tok, cmp, sizeof cmp / sizeof cmp[0]);
+}
+
+/* A near-miss unit right at (or just before) the error: "20 msec". */
+static bool report_unit(ParseCtx *ctx)
+{
+    const UnitSuspect *u = &ctx->unit;
+    if (u->token < 0 || (u->token != ctx->ntokens - 1 && u->token != ctx->ntokens - 2))
+        return false;
+    diag_error(ctx->diag, u->span, "unknown unit '%s'; did you mean '%s'?", u->name, u->suggestion);
+    return true;
+}
+
+static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner, ParseCtx *ctx)
+{
+    (void)scanner;
+    yysymbol_kind_t tok = yypcontext_token(yyctx);
+    /* the lexer already reported what made it stop or what it skipped */
+    long at = ctx->ntokens - 1;
+    if (ctx->fatal || tok == YYSYMBOL_YYUNDEF || (ctx->bad_token >= 0 && at >= ctx->bad_token &&
+                                                  at <= ctx->bad_token + 1))
+        return 0;
+    if (report_unit(ctx))
+        return 0;
+    char msg[MSG_MAX];
+    strcpy(msg, "unexpected ");
+    describe_unexpected(ctx, tok, msg + strlen(msg), sizeof msg - strlen(msg));
+    Expected x;
+    collect_expected(yyctx, &x);
+    if (x.n > 0 && x.n <= MAX_LISTED) {
+        strncat(msg, ", expected ", sizeof msg - strlen(msg) - 1);
+        append_list(msg, sizeof msg, &x);
+    }
+    const SrcSpan *loc = yypcontext_location(yyctx);
+    diag_error(ctx->diag, *loc, "%s", msg);
+    /* after an operand every operator but a comparison was allowed: a chain */
+    if (is_comparison(tok) && x.after_operand)
+        diag_hint(ctx->diag, "comparisons do not chain; write 'a < b and b < c'");
+    note_unclosed(ctx, tok, loc);
+    return 0;
+}
+
+/* Bison calls this only when its stack is full: a chain of prefix operators
+ * or nesting that the lexer's bracket count cannot see. */
+static void yyerror(const SrcSpan *loc, yyscan_t scanner, ParseCtx *ctx, const char *msg)
+{
+    (void)scanner;
+    if (strcmp(msg, "memory exhausted") == 0)
+        diag_error(ctx->diag, *loc, "expression is nested too deeply");
+    else
+        diag_error(ctx->diag, *loc, "%s", msg);
+    ctx->fatal = true;
+}
