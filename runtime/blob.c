@@ -1,0 +1,511 @@
+/*
+ * blob.c - the model blob: the writer that the compiler (and the runtime
+ * tests) use to lay out the tables of engram_rt.h, the validator that the
+ * simulator runs before it trusts a single offset, and the typed view over a
+ * validated blob.
+ *
+ * Layout written: the EngramModelDesc at offset 0, then the sections in the
+ * order params, pops, states, ports, lin_vars, coefs, projs, drives, insns,
+ * list, strings, each 8-aligned, with zero padding so that equal models give
+ * equal bytes.  String offset 0 is always the empty string.
+ *
+ * Order: errors, the growable tables, the writer, validation, the view.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_engine.h"
+
+/* ---- errors ------------------------------------------------------------- */
+
+int engram_fail(EngramError *e, int code, const char *fmt, ...)
+{
+    if (e && e->code == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        e->code = code;
+    }
+    return code;
+}
+
+/* ---- growable tables ----------------------------------------------------- */
+
+typedef struct Table {
+    uint8_t *data;
+    size_t len, cap;  /* in rows */
+    size_t row;       /* bytes per row */
+    bool oom;
+} Table;
+
+/* Appends one row; returns its index, or ENGRAM_NONE when out of memory
+ * (the writer then remembers the failure and finish returns NULL). */
+static uint32_t table_push(Table *t, const void *row)
+{
+    if (t->oom || t->len >= UINT32_MAX - 1) {
+        t->oom = true;
+        return ENGRAM_NONE;
+    }
+    if (t->len == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        uint8_t *d = realloc(t->data, cap * t->row);
+        if (!d) {
+            t->oom = true;
+            return ENGRAM_NONE;
+        }
+        t->data = d;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len * t->row, row, t->row);
+    return (uint32_t)t->len++;
+}
+
+enum { T_PARAM, T_POP, T_STATE, T_PORT, T_LINVAR, T_COEF, T_PROJ, T_DRIVE, T_INSN, T_LIST,
+       T_COUNT };
+
+static const size_t row_sizes[T_COUNT] = {
+    sizeof(EngramParamDesc), sizeof(EngramPopDesc), sizeof(EngramStateDesc),
+    sizeof(EngramPortDesc), sizeof(uint32_t), sizeof(EngramCode), sizeof(EngramProjDesc),
+    sizeof(EngramDriveDesc), sizeof(EngramInsn), sizeof(double),
+};
+
+/* ---- the writer ------------------------------------------------------------ */
+
+struct EngramBlobWriter {
+    Table t[T_COUNT];
+    char *strings;            /* the string section: NUL-terminated strings */
+    size_t slen, scap;
+    uint32_t *hash;           /* open addressing: string offset + 1, 0 = empty */
+    size_t hcap, hlen;
+    bool oom;
+};
+
+EngramBlobWriter *engram_blob_writer_new(void)
+{
+    EngramBlobWriter *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    for (int i = 0; i < T_COUNT; i++)
+        w->t[i].row = row_sizes[i];
+    engram_blob_string(w, "");   /* offset 0 is "" */
+    return w;
+}
+
+void engram_blob_writer_free(EngramBlobWriter *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < T_COUNT; i++)
+        free(w->t[i].data);
+    free(w->strings);
+    free(w->hash);
+    free(w);
+}
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static bool hash_grow(EngramBlobWriter *w)
+{
+    size_t cap = w->hcap ? w->hcap * 2 : 64;
+    uint32_t *h = calloc(cap, sizeof *h);
+    if (!h)
+        return false;
+    for (size_t i = 0; i < w->hcap; i++) {
+        if (!w->hash[i])
+            continue;
+        size_t j = str_hash(w->strings + w->hash[i] - 1) & (cap - 1);
+        while (h[j])
+            j = (j + 1) & (cap - 1);
+        h[j] = w->hash[i];
+    }
+    free(w->hash);
+    w->hash = h;
+    w->hcap = cap;
+    return true;
+}
+
+uint32_t engram_blob_string(EngramBlobWriter *w, const char *s)
+{
+    if (!s)
+        s = "";
+    if (w->oom)
+        return 0;
+    if ((w->hlen + 1) * 2 > w->hcap && !hash_grow(w)) {
+        w->oom = true;
+        return 0;
+    }
+    size_t j = str_hash(s) & (w->hcap - 1);
+    for (; w->hash[j]; j = (j + 1) & (w->hcap - 1))
+        if (strcmp(w->strings + w->hash[j] - 1, s) == 0)
+            return w->hash[j] - 1;
+    size_t n = strlen(s) + 1;
+    if (w->slen + n >= UINT32_MAX - 1) {
+        w->oom = true;
+        return 0;
+    }
+    if (w->slen + n > w->scap) {
+        size_t cap = w->scap ? w->scap * 2 : 256;
+        while (cap < w->slen + n)
+            cap *= 2;
+        char *d = realloc(w->strings, cap);
+        if (!d) {
+            w->oom = true;
+            return 0;
+        }
+        w->strings = d;
+        w->scap = cap;
+    }
+    uint32_t off = (uint32_t)w->slen;
+    memcpy(w->strings + off, s, n);
+    w->slen += n;
+    w->hash[j] = off + 1;
+    w->hlen++;
+    return off;
+}
+
+uint32_t engram_blob_insn(EngramBlobWriter *w, EngramInsn insn) { return table_push(&w->t[T_INSN], &insn); }
+uint32_t engram_blob_insn_count(const EngramBlobWriter *w) { return (uint32_t)w->t[T_INSN].len; }
+uint32_t engram_blob_param(EngramBlobWriter *w, const EngramParamDesc *p) { return table_push(&w->t[T_PARAM], p); }
+uint32_t engram_blob_list_value(EngramBlobWriter *w, double v) { return table_push(&w->t[T_LIST], &v); }
+uint32_t engram_blob_pop(EngramBlobWriter *w, const EngramPopDesc *p) { return table_push(&w->t[T_POP], p); }
+uint32_t engram_blob_state(EngramBlobWriter *w, const EngramStateDesc *s) { return table_push(&w->t[T_STATE], s); }
+uint32_t engram_blob_port(EngramBlobWriter *w, const EngramPortDesc *p) { return table_push(&w->t[T_PORT], p); }
+uint32_t engram_blob_lin_var(EngramBlobWriter *w, uint32_t s) { return table_push(&w->t[T_LINVAR], &s); }
+uint32_t engram_blob_coef(EngramBlobWriter *w, EngramCode code) { return table_push(&w->t[T_COEF], &code); }
+uint32_t engram_blob_proj(EngramBlobWriter *w, const EngramProjDesc *p) { return table_push(&w->t[T_PROJ], p); }
+uint32_t engram_blob_drive(EngramBlobWriter *w, const EngramDriveDesc *d) { return table_push(&w->t[T_DRIVE], d); }
+
+static uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
+
+uint8_t *engram_blob_finish(EngramBlobWriter *w, const EngramModelDesc *hdr, uint64_t *size)
+{
+    if (w->oom)
+        return NULL;
+    for (int i = 0; i < T_COUNT; i++)
+        if (w->t[i].oom)
+            return NULL;
+    EngramModelDesc d = *hdr;
+    d.magic = ENGRAM_BLOB_MAGIC;
+    d.abi_version = ENGRAM_ABI_VERSION;
+    uint64_t off = align8(sizeof d);
+    uint64_t offs[T_COUNT];
+    for (int i = 0; i < T_COUNT; i++) {
+        offs[i] = off;
+        off = align8(off + w->t[i].len * w->t[i].row);
+    }
+    uint64_t strings_off = off;
+    off = align8(off + w->slen);
+    d.nparams = (uint32_t)w->t[T_PARAM].len;
+    d.npops = (uint32_t)w->t[T_POP].len;
+    d.nstates = (uint32_t)w->t[T_STATE].len;
+    d.nports = (uint32_t)w->t[T_PORT].len;
+    d.nlin_vars = (uint32_t)w->t[T_LINVAR].len;
+    d.ncoefs = (uint32_t)w->t[T_COEF].len;
+    d.nprojs = (uint32_t)w->t[T_PROJ].len;
+    d.ndrives = (uint32_t)w->t[T_DRIVE].len;
+    d.ninsns = (uint32_t)w->t[T_INSN].len;
+    d.nlist = (uint32_t)w->t[T_LIST].len;
+    d.strings_size = (uint32_t)w->slen;
+    d.params_off = offs[T_PARAM];
+    d.pops_off = offs[T_POP];
+    d.states_off = offs[T_STATE];
+    d.ports_off = offs[T_PORT];
+    d.lin_vars_off = offs[T_LINVAR];
+    d.coefs_off = offs[T_COEF];
+    d.projs_off = offs[T_PROJ];
+    d.drives_off = offs[T_DRIVE];
+    d.insns_off = offs[T_INSN];
+    d.list_off = offs[T_LIST];
+    d.strings_off = strings_off;
+    d.total_size = off;
+    /* fixed-size text fields always end in NUL */
+    d.source_sha256[sizeof d.source_sha256 - 1] = '\0';
+    d.compiler_version[sizeof d.compiler_version - 1] = '\0';
+
+    uint64_t alloc = (off + 15) & ~(uint64_t)15;
+    uint8_t *b = aligned_alloc(16, alloc);
+    if (!b)
+        return NULL;
+    memset(b, 0, alloc);
+    memcpy(b, &d, sizeof d);
+    for (int i = 0; i < T_COUNT; i++)
+        if (w->t[i].len)
+            memcpy(b + offs[i], w->t[i].data, w->t[i].len * w->t[i].row);
+    memcpy(b + strings_off, w->strings, w->slen);
+    *size = off;
+    return b;
+}
+
+/* ---- validation ---------------------------------------------------------------- */
+
+/* A section [off, off + count * row) lies inside the blob, 8-aligned. */
+static bool section_ok(uint64_t size, uint64_t off, uint64_t count, uint64_t row)
+{
+    if (off % 8 != 0 || off < sizeof(EngramModelDesc) || off > size)
+        return false;
+    return count <= (size - off) / row;
+}
+
+static bool str_ok(const EngramModelDesc *d, uint32_t off)
+{
+    return off < d->strings_size;
+}
+
+static bool param_ok(const EngramModelDesc *d, uint32_t p) { return p < d->nparams; }
+static bool param_or_none(const EngramModelDesc *d, uint32_t p) { return p == ENGRAM_NONE || p < d->nparams; }
+
+static bool text_terminated(const char *s, size_t n)
+{
+    return memchr(s, '\0', n) != NULL;
+}
+
+static const char *check_tables(const EngramModelDesc *d, uint64_t size)
+{
+    if (!section_ok(size, d->params_off, d->nparams, sizeof(EngramParamDesc)) ||
+        !section_ok(size, d->pops_off, d->npops, sizeof(EngramPopDesc)) ||
+        !section_ok(size, d->states_off, d->nstates, sizeof(EngramStateDesc)) ||
+        !section_ok(size, d->ports_off, d->nports, sizeof(EngramPortDesc)) ||
+        !section_ok(size, d->lin_vars_off, d->nlin_vars, sizeof(uint32_t)) ||
+        !section_ok(size, d->coefs_off, d->ncoefs, sizeof(EngramCode)) ||
+        !section_ok(size, d->projs_off, d->nprojs, sizeof(EngramProjDesc)) ||
+        !section_ok(size, d->drives_off, d->ndrives, sizeof(EngramDriveDesc)) ||
+        !section_ok(size, d->insns_off, d->ninsns, sizeof(EngramInsn)) ||
+        !section_ok(size, d->list_off, d->nlist, sizeof(double)) ||
+        !section_ok(size, d->strings_off, d->strings_size, 1))
+        return "a table lies outside the blob";
+    if (d->strings_size == 0 ||
+        ((const uint8_t *)d)[d->strings_off + d->strings_size - 1] != '\0')
+        return "the string table does not end in NUL";
+    return NULL;
+}
+
+static const char *check_params(const uint8_t *b, const EngramModelDesc *d)
+{
+    const EngramParamDesc *p = ENGRAM_TABLE(b, EngramParamDesc, d->params_off);
+    const EngramInsn *in = ENGRAM_TABLE(b, EngramInsn, d->insns_off);
+    for (uint32_t i = 0; i < d->nparams; i++) {
+        if (!str_ok(d, p[i].name) || !str_ok(d, p[i].unit))
+            return "a parameter's name is outside the string table";
+        if (p[i].flags & ENGRAM_PARAM_LIST) {
+            if (p[i].list_first > d->nlist || p[i].list_count > d->nlist - p[i].list_first)
+                return "a list parameter's values lie outside the list table";
+            continue;
+        }
+        /* a default reads only parameters before it (dependency order) */
+        if (engram_code_check(in, d->ninsns, p[i].value, i, 0))
+            return "a parameter's default is not a sound expression";
+    }
+    if (!param_ok(d, d->dt_param) || !param_ok(d, d->duration_param) ||
+        !param_ok(d, d->seed_param))
+        return "dt, duration or seed is not a parameter";
+    if ((p[d->dt_param].flags | p[d->duration_param].flags | p[d->seed_param].flags) &
+        ENGRAM_PARAM_LIST)
+        return "dt, duration or seed is a list";
+    return NULL;
+}
+
+static bool is_list_param(const uint8_t *b, const EngramModelDesc *d, uint32_t i)
+{
+    return ENGRAM_TABLE(b, EngramParamDesc, d->params_off)[i].flags & ENGRAM_PARAM_LIST;
+}
+
+static const char *check_pop(const uint8_t *b, const EngramModelDesc *d, const EngramPopDesc *p)
+{
+    const EngramStateDesc *st = ENGRAM_TABLE(b, EngramStateDesc, d->states_off);
+    const EngramPortDesc *po = ENGRAM_TABLE(b, EngramPortDesc, d->ports_off);
+    const EngramInsn *in = ENGRAM_TABLE(b, EngramInsn, d->insns_off);
+    if (!str_ok(d, p->name) || !str_ok(d, p->model))
+        return "a population's name is outside the string table";
+    if (p->kind > ENGRAM_POP_SPIKE_TIMES || p->method > ENGRAM_METHOD_NONE)
+        return "a population has an unknown kind or method";
+    if (!param_ok(d, p->size_param) || is_list_param(b, d, p->size_param))
+        return "a population's size is not a parameter";
+    if (p->first_state > d->nstates || p->nstates > d->nstates - p->first_state)
+        return "a population's states lie outside the state table";
+    if (p->first_port > d->nports || p->nports > d->nports - p->first_port)
+        return "a population's ports lie outside the port table";
+    for (uint32_t s = 0; s < p->nstates; s++) {
+        const EngramStateDesc *sd = &st[p->first_state + s];
+        if (!str_ok(d, sd->name) || !str_ok(d, sd->unit))
+            return "a state's name is outside the string table";
+        if (engram_code_check(in, d->ninsns, sd->init, d->nparams,
+                              ENGRAM_CODE_ALLOW_EMPTY | ENGRAM_CODE_ALLOW_INDEX |
+                                  ENGRAM_CODE_ALLOW_DRAWS))
+            return "a state's initial value is not a sound expression";
+    }
+    for (uint32_t q = 0; q < p->nports; q++) {
+        if (!str_ok(d, po[p->first_port + q].name))
+            return "a port's name is outside the string table";
+        if (po[p->first_port + q].state >= p->nstates)
+            return "a port feeds a state outside its population";
+    }
+    if (!param_or_none(d, p->refractory_param))
+        return "a population's refractory period is not a parameter";
+    if (p->kind == ENGRAM_POP_NEURON) {
+        if (p->update_kernel >= d->nkernels)
+            return "a population's update kernel is outside the kernel table";
+    } else if (p->nstates || p->nports) {
+        return "a source population has states or ports";
+    }
+    if (p->kind == ENGRAM_POP_POISSON && !param_ok(d, p->rate_param))
+        return "a Poisson source has no rate parameter";
+    if (p->kind == ENGRAM_POP_SPIKE_TIMES) {
+        if (!param_ok(d, p->times_param) || !is_list_param(b, d, p->times_param))
+            return "a spike-times source has no list of times";
+        if (p->indices_param != ENGRAM_NONE &&
+            (!param_ok(d, p->indices_param) || !is_list_param(b, d, p->indices_param)))
+            return "a spike-times source's indices are not a list";
+    }
+    if (p->kind == ENGRAM_POP_NEURON && p->method == ENGRAM_METHOD_EXACT) {
+        const uint32_t *lv = ENGRAM_TABLE(b, uint32_t, d->lin_vars_off);
+        const EngramCode *co = ENGRAM_TABLE(b, EngramCode, d->coefs_off);
+        if (p->nlinear < 1 || p->nlinear >= ENGRAM_EXPM_MAX_N)
+            return "an exact population has too few or too many linear variables";
+        if (p->first_lin_var > d->nlin_vars || p->nlinear > d->nlin_vars - p->first_lin_var)
+            return "a population's linear variables lie outside their table";
+        uint64_t ncoef = (uint64_t)p->nlinear * (p->nlinear + 1);
+        if (p->first_coef > d->ncoefs || ncoef > d->ncoefs - p->first_coef)
+            return "a population's coefficients lie outside their table";
+        for (uint32_t r = 0; r < p->nlinear; r++)
+            if (lv[p->first_lin_var + r] >= p->nstates)
+                return "a linear variable is outside its population's states";
+        for (uint64_t c = 0; c < ncoef; c++)
+            if (engram_code_check(in, d->ninsns, co[p->first_coef + c], d->nparams,
+                                  ENGRAM_CODE_ALLOW_EMPTY))
+                return "a propagator coefficient is not a sound expression";
+    }
+    return NULL;
+}
+
+static bool dist_ok(const EngramModelDesc *d, const EngramDistDesc *x)
+{
+    switch (x->kind) {
+    case ENGRAM_DIST_CONST:
+        return param_ok(d, x->arg[0]);
+    case ENGRAM_DIST_UNIFORM:
+        return param_ok(d, x->arg[0]) && param_ok(d, x->arg[1]);
+    case ENGRAM_DIST_NORMAL:
+        return param_ok(d, x->arg[0]) && param_ok(d, x->arg[1]) &&
+               param_or_none(d, x->arg[2]) && param_or_none(d, x->arg[3]);
+    default:
+        return false;
+    }
+}
+
+static const char *check_proj(const uint8_t *b, const EngramModelDesc *d, const EngramProjDesc *p)
+{
+    const EngramPopDesc *pops = ENGRAM_TABLE(b, EngramPopDesc, d->pops_off);
+    if (!str_ok(d, p->name))
+        return "a projection's name is outside the string table";
+    if (p->src_pop >= d->npops || p->dst_pop >= d->npops)
+        return "a projection's populations are outside the population table";
+    if (p->port >= pops[p->dst_pop].nports)
+        return "a projection's port is outside its target's ports";
+    if (p->rule > ENGRAM_CONNECT_ALL_TO_ALL)
+        return "a projection has an unknown connection rule";
+    if ((p->rule == ENGRAM_CONNECT_RANDOM || p->rule == ENGRAM_CONNECT_FIXED_INDEGREE) &&
+        !param_ok(d, p->rule_param))
+        return "a projection's p or k is not a parameter";
+    if (!dist_ok(d, &p->weight) || !dist_ok(d, &p->delay))
+        return "a projection's weight or delay is not a sound distribution";
+    if (p->deliver_kernel >= d->nkernels)
+        return "a projection's delivery kernel is outside the kernel table";
+    return NULL;
+}
+
+static const char *check_drive(const uint8_t *b, const EngramModelDesc *d, const EngramDriveDesc *x)
+{
+    const EngramPopDesc *pops = ENGRAM_TABLE(b, EngramPopDesc, d->pops_off);
+    if (!str_ok(d, x->name))
+        return "a drive's name is outside the string table";
+    if (x->dst_pop >= d->npops || x->port >= pops[x->dst_pop].nports)
+        return "a drive's target is outside the population or port tables";
+    if (!param_ok(d, x->rate_param) || !param_ok(d, x->count_param) ||
+        !param_ok(d, x->weight_param))
+        return "a drive's rate, count or weight is not a parameter";
+    return NULL;
+}
+
+const char *engram_blob_validate(const uint8_t *blob, uint64_t size)
+{
+    if (!blob)
+        return "no model blob";
+    if ((uintptr_t)blob % 16 != 0)
+        return "the model blob is not 16-aligned";
+    if (size < sizeof(EngramModelDesc))
+        return "the model blob is too short";
+    const EngramModelDesc *d = (const EngramModelDesc *)blob;
+    if (d->magic != ENGRAM_BLOB_MAGIC)
+        return "not an Engram model blob (bad magic)";
+    if (d->abi_version != ENGRAM_ABI_VERSION)
+        return "the model was compiled for another runtime ABI version";
+    if (d->total_size != size)
+        return "the model blob's size does not match its header";
+    if (d->precision != 4 && d->precision != 8)
+        return "the model's precision is neither 4 nor 8";
+    if (!text_terminated(d->source_sha256, sizeof d->source_sha256) ||
+        !text_terminated(d->compiler_version, sizeof d->compiler_version))
+        return "a header text field is not NUL-terminated";
+    const char *why = check_tables(d, size);
+    if (!why && !str_ok(d, d->name))
+        why = "the model name is outside the string table";
+    if (!why)
+        why = check_params(blob, d);
+    if (why)
+        return why;   /* the table offsets below are only sound from here on */
+    const EngramPopDesc *pops = ENGRAM_TABLE(blob, EngramPopDesc, d->pops_off);
+    for (uint32_t i = 0; !why && i < d->npops; i++)
+        why = check_pop(blob, d, &pops[i]);
+    const EngramProjDesc *projs = ENGRAM_TABLE(blob, EngramProjDesc, d->projs_off);
+    for (uint32_t i = 0; !why && i < d->nprojs; i++)
+        why = check_proj(blob, d, &projs[i]);
+    const EngramDriveDesc *drives = ENGRAM_TABLE(blob, EngramDriveDesc, d->drives_off);
+    for (uint32_t i = 0; !why && i < d->ndrives; i++)
+        why = check_drive(blob, d, &drives[i]);
+    return why;
+}
+
+/* ---- the view ------------------------------------------------------------------------ */
+
+int engram_model_open(EngramModel *m, const EngramProgram *prog, EngramError *err)
+{
+    memset(m, 0, sizeof *m);
+    const char *why = engram_blob_validate(prog->blob, prog->blob_size);
+    if (why)
+        return engram_fail(err, ENGRAM_EXIT_MODEL, "invalid model: %s", why);
+    if (!prog->kernels && ((const EngramModelDesc *)prog->blob)->nkernels > 0)
+        return engram_fail(err, ENGRAM_EXIT_MODEL, "invalid model: no kernel table");
+    const uint8_t *b = prog->blob;
+    const EngramModelDesc *d = (const EngramModelDesc *)b;
+    m->blob = b;
+    m->size = prog->blob_size;
+    m->hdr = d;
+    m->params = ENGRAM_TABLE(b, EngramParamDesc, d->params_off);
+    m->pops = ENGRAM_TABLE(b, EngramPopDesc, d->pops_off);
+    m->states = ENGRAM_TABLE(b, EngramStateDesc, d->states_off);
+    m->ports = ENGRAM_TABLE(b, EngramPortDesc, d->ports_off);
+    m->lin_vars = ENGRAM_TABLE(b, uint32_t, d->lin_vars_off);
+    m->coefs = ENGRAM_TABLE(b, EngramCode, d->coefs_off);
+    m->projs = ENGRAM_TABLE(b, EngramProjDesc, d->projs_off);
+    m->drives = ENGRAM_TABLE(b, EngramDriveDesc, d->drives_off);
+    m->insns = ENGRAM_TABLE(b, EngramInsn, d->insns_off);
+    m->list = ENGRAM_TABLE(b, double, d->list_off);
+    m->kernels = prog->kernels;
+    return 0;
+}
+
+const char *engram_model_str(const EngramModel *m, uint32_t off)
+{
+    if (off >= m->hdr->strings_size)
+        return "";
+    return ENGRAM_STR(m->blob, m->hdr, off);
+}

@@ -1,0 +1,648 @@
+/*
+ * network.c - builds the network of a run from the model tables and the
+ * resolved parameters: sizes, the memory estimate (also what --dry-run
+ * prints), state arrays with their initial values, exact propagators,
+ * connectivity with weights and delays, and the ring buffers of the ports.
+ *
+ * Random numbers (docs/language.md section 11): initial values use
+ * (seed, pop stream, neuron, state << 32); connectivity (seed, proj stream,
+ * target, ...) through rt_core; weights (seed, stream + 1, target, rank << 32)
+ * and delays (seed, stream + 2, ...), where rank is the synapse's place among
+ * its target's sources.  Nothing depends on the order of the work.
+ *
+ * Order: helpers, per-projection checks and counts, the estimate,
+ * populations, propagators, projections, rings, build and free.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_engine.h"
+
+#define MAX_DELAY_STEPS 65535          /* delays are stored as uint16_t */
+#define ASSUMED_RATE_HZ 10.0           /* for the recording estimate of neurons */
+
+/* ---- helpers ------------------------------------------------------------- */
+
+const char *engram_format_bytes(uint64_t bytes, char *buf, size_t n)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 5) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, n, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, n, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+/* Cache-line aligned, zeroed, never NULL for a zero size. */
+static void *alloc_array(size_t count, size_t elem)
+{
+    if (elem && count > SIZE_MAX / elem / 2)
+        return NULL;
+    size_t bytes = (count * elem + 63) & ~(size_t)63;
+    if (bytes == 0)
+        bytes = 64;
+    void *p = aligned_alloc(64, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+static const char *pop_name(const EngramModel *m, uint32_t i)
+{
+    return engram_model_str(m, m->pops[i].name);
+}
+
+static const char *param_name(const EngramModel *m, uint32_t i)
+{
+    return engram_model_str(m, m->params[i].name);
+}
+
+/* Delay in ms to steps: nearest step, at least one. */
+static int64_t delay_to_steps(double d, double dt)
+{
+    double s = floor(d / dt + 0.5);
+    if (s < 1)
+        return 1;
+    if (s > (double)INT32_MAX)
+        return INT32_MAX;
+    return (int64_t)s;
+}
+
+/* ---- per-projection checks and counts ------------------------------------------- */
+
+/* Bounds of a distribution's values; NaN where unbounded. */
+static void dist_bounds(const EngramDistDesc *x, const double *pv, double *lo, double *hi)
+{
+    switch (x->kind) {
+    case ENGRAM_DIST_CONST:
+        *lo = *hi = pv[x->arg[0]];
+        break;
+    case ENGRAM_DIST_UNIFORM:
+        *lo = pv[x->arg[0]];
+        *hi = pv[x->arg[1]];
+        break;
+    default:
+        *lo = x->arg[2] == ENGRAM_NONE ? NAN : pv[x->arg[2]];
+        *hi = x->arg[3] == ENGRAM_NONE ? NAN : pv[x->arg[3]];
+        break;
+    }
+}
+
+static int check_dist(const EngramModel *m, const EngramProjDesc *pj, const EngramDistDesc *x,
+                      const double *pv, const char *what, EngramError *err)
+{
+    const char *name = engram_model_str(m, pj->name);
+    const char *unit = engram_model_str(m, m->params[x->arg[0]].unit);
+    double lo, hi;
+    dist_bounds(x, pv, &lo, &hi);
+    if (x->kind == ENGRAM_DIST_UNIFORM && lo > hi)
+        return engram_fail(err, ENGRAM_EXIT_MODEL,
+                           "projection %s: %s uniform(%g %s, %g %s) has low > high", name, what,
+                           lo, unit, hi, unit);
+    if (x->kind == ENGRAM_DIST_NORMAL) {
+        if (pv[x->arg[1]] < 0)
+            return engram_fail(err, ENGRAM_EXIT_MODEL,
+                               "projection %s: %s normal distribution has sd %g %s < 0", name,
+                               what, pv[x->arg[1]], unit);
+        if (!isnan(lo) && !isnan(hi) && lo > hi)
+            return engram_fail(err, ENGRAM_EXIT_MODEL,
+                               "projection %s: %s normal distribution has min %g %s > max %g %s",
+                               name, what, lo, unit, hi, unit);
+    }
+    return 0;
+}
+
+/* Checks a projection's delays and gives the longest delay in steps
+ * (for a normal without max: mean + 6 sd, as an estimate). */
+static int check_delay(const EngramModel *m, const EngramProjDesc *pj, const double *pv, double dt,
+                       int64_t *max_steps, EngramError *err)
+{
+    const char *name = engram_model_str(m, pj->name);
+    int rc = check_dist(m, pj, &pj->delay, pv, "delay", err);
+    if (rc)
+        return rc;
+    double lo, hi;
+    dist_bounds(&pj->delay, pv, &lo, &hi);
+    if (!isnan(lo) && lo < dt * (1 - 1e-9))
+        return engram_fail(err, ENGRAM_EXIT_MODEL,
+                           "projection %s: delay %g ms is shorter than dt %g ms", name, lo, dt);
+    if (isnan(hi))
+        hi = pv[pj->delay.arg[0]] + 6 * pv[pj->delay.arg[1]];
+    if (isnan(hi) || delay_to_steps(hi, dt) > MAX_DELAY_STEPS)
+        return engram_fail(err, ENGRAM_EXIT_MODEL,
+                           "projection %s: delay %g ms is longer than %d steps (%g ms at dt %g ms)",
+                           name, hi, MAX_DELAY_STEPS, MAX_DELAY_STEPS * dt, dt);
+    *max_steps = delay_to_steps(hi, dt);
+    return 0;
+}
+
+/* The connection spec of a projection, after checking its rule. */
+static int proj_spec(const EngramModel *m, const EngramProjDesc *pj, const double *pv,
+                     const uint32_t *sizes, uint64_t seed, EngramConnSpec *spec, EngramError *err)
+{
+    const char *name = engram_model_str(m, pj->name);
+    memset(spec, 0, sizeof *spec);
+    spec->seed = seed;
+    spec->stream = pj->stream;
+    spec->nsrc = sizes[pj->src_pop];
+    spec->ntgt = sizes[pj->dst_pop];
+    spec->same_population = pj->src_pop == pj->dst_pop;
+    spec->autapses = pj->autapses != 0;
+    switch ((EngramConnKind)pj->rule) {
+    case ENGRAM_CONNECT_RANDOM:
+        spec->rule = ENGRAM_CONN_RANDOM;
+        spec->p_or_k = pv[pj->rule_param];
+        if (!(spec->p_or_k >= 0 && spec->p_or_k <= 1))
+            return engram_fail(err, ENGRAM_EXIT_MODEL,
+                               "projection %s: p = %g is not a probability in [0, 1]", name,
+                               spec->p_or_k);
+        break;
+    case ENGRAM_CONNECT_FIXED_INDEGREE:
+        spec->rule = ENGRAM_CONN_FIXED_INDEGREE;
+        spec->p_or_k = round(pv[pj->rule_param]);
+        if (!(spec->p_or_k >= 0) || !isfinite(spec->p_or_k))
+            return engram_fail(err, ENGRAM_EXIT_MODEL, "projection %s: k = %g must be >= 0",
+                               name, pv[pj->rule_param]);
+        break;
+    case ENGRAM_CONNECT_ONE_TO_ONE:
+        spec->rule = ENGRAM_CONN_ONE_TO_ONE;
+        if (spec->nsrc != spec->ntgt)
+            return engram_fail(err, ENGRAM_EXIT_MODEL,
+                               "projection %s: one_to_one needs equal sizes, but %s has %u "
+                               "neurons and %s has %u",
+                               name, pop_name(m, pj->src_pop), spec->nsrc,
+                               pop_name(m, pj->dst_pop), spec->ntgt);
+        break;
+    case ENGRAM_CONNECT_ALL_TO_ALL:
+        spec->rule = ENGRAM_CONN_ALL_TO_ALL;
+        break;
+    }
+    return 0;
+}
+
+/* Number of synapses: exact for all rules but random (expected there). */
+static double expected_synapses(const EngramConnSpec *s)
+{
+    double nsrc = s->nsrc, ntgt = s->ntgt;
+    bool excl = s->same_population && !s->autapses;
+    switch (s->rule) {
+    case ENGRAM_CONN_RANDOM:
+        return s->p_or_k * (nsrc * ntgt - (excl ? ntgt : 0));
+    case ENGRAM_CONN_FIXED_INDEGREE: {
+        double avail = nsrc - (excl ? 1 : 0);
+        return (s->p_or_k < avail ? s->p_or_k : (avail > 0 ? avail : 0)) * ntgt;
+    }
+    case ENGRAM_CONN_ONE_TO_ONE:
+        return excl ? 0 : ntgt;
+    case ENGRAM_CONN_ALL_TO_ALL:
+        return nsrc * ntgt - (excl ? ntgt : 0);
+    }
+    return 0;
+}
+
+/* ---- the estimate ------------------------------------------------------------------------ */
+
+static uint64_t seed_of(const EngramModel *m, const double *pv)
+{
+    return (uint64_t)pv[m->hdr->seed_param];
+}
+
+void engram_estimate_free(EngramEstimate *est)
+{
+    free(est->pop_size);
+    free(est->proj_synapses);
+    free(est->proj_exact);
+    free(est->proj_bytes);
+    free(est->pop_bytes);
+    memset(est, 0, sizeof *est);
+}
+
+static double expected_spikes(const EngramModel *m, const double *pv, uint32_t i, uint32_t n)
+{
+    const EngramPopDesc *p = &m->pops[i];
+    double dur_s = pv[m->hdr->duration_param] / 1000.0;
+    if (p->kind == ENGRAM_POP_POISSON)
+        return pv[p->rate_param] * 1000.0 * dur_s * n;    /* rate is in 1/ms */
+    if (p->kind == ENGRAM_POP_SPIKE_TIMES)
+        return m->params[p->times_param].list_count;
+    return ASSUMED_RATE_HZ * dur_s * n;
+}
+
+static int estimate_pops(const EngramModel *m, const double *pv, EngramEstimate *est)
+{
+    int prec = (int)m->hdr->precision;
+    for (uint32_t i = 0; i < m->hdr->npops; i++) {
+        const EngramPopDesc *p = &m->pops[i];
+        uint64_t n = (uint64_t)pv[p->size_param];
+        est->pop_size[i] = (uint32_t)n;
+        est->neurons += n;
+        uint64_t b = n * (4 + 1 + 4);   /* refr, spiked, spike list */
+        if (p->kind == ENGRAM_POP_NEURON)
+            b += n * p->nstates * (uint64_t)prec;
+        else if (p->kind == ENGRAM_POP_POISSON)
+            b += n * sizeof(EngramPoissonEntry);
+        else
+            b += (uint64_t)m->params[p->times_param].list_count * 12;
+        est->pop_bytes[i] = b;
+        est->bytes_neurons += b;
+        if (p->record_spikes)
+            est->bytes_record += (uint64_t)(expected_spikes(m, pv, i, (uint32_t)n) * 12.0);
+    }
+    return 0;
+}
+
+int engram_estimate(const EngramModel *m, const double *pv, EngramEstimate *est, EngramError *err)
+{
+    memset(est, 0, sizeof *est);
+    const EngramModelDesc *h = m->hdr;
+    int prec = (int)h->precision;
+    double dt = pv[h->dt_param];
+    est->pop_size = calloc(h->npops + 1, sizeof *est->pop_size);
+    est->pop_bytes = calloc(h->npops + 1, sizeof *est->pop_bytes);
+    est->proj_synapses = calloc(h->nprojs + 1, sizeof *est->proj_synapses);
+    est->proj_exact = calloc(h->nprojs + 1, sizeof *est->proj_exact);
+    est->proj_bytes = calloc(h->nprojs + 1, sizeof *est->proj_bytes);
+    /* longest delay into each (population, port): 1 + this many ring slots */
+    int64_t *slots = calloc(h->nports + 1, sizeof *slots);
+    if (!est->pop_size || !est->pop_bytes || !est->proj_synapses || !est->proj_exact ||
+        !est->proj_bytes || !slots) {
+        free(slots);
+        engram_estimate_free(est);
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    }
+    estimate_pops(m, pv, est);
+    int rc = 0;
+    for (uint32_t j = 0; j < h->nprojs && rc == 0; j++) {
+        const EngramProjDesc *pj = &m->projs[j];
+        EngramConnSpec spec;
+        int64_t dmax = 1;
+        rc = proj_spec(m, pj, pv, est->pop_size, seed_of(m, pv), &spec, err);
+        if (!rc)
+            rc = check_dist(m, pj, &pj->weight, pv, "weight", err);
+        if (!rc)
+            rc = check_delay(m, pj, pv, dt, &dmax, err);
+        if (rc)
+            break;
+        double e = expected_synapses(&spec);
+        est->proj_synapses[j] = e;
+        est->proj_exact[j] = spec.rule != ENGRAM_CONN_RANDOM;
+        est->synapses += e;
+        bool hw = pj->weight.kind != ENGRAM_DIST_CONST, hd = pj->delay.kind != ENGRAM_DIST_CONST;
+        double per = 4 + (hw ? prec : 0) + (hd ? 2 : 0) + (hw || hd ? 4 : 0);
+        est->proj_bytes[j] = (uint64_t)(e * per) + 8 * ((uint64_t)spec.nsrc + 1);
+        est->bytes_synapses += est->proj_bytes[j];
+        uint32_t q = m->pops[pj->dst_pop].first_port + pj->port;
+        if (dmax > slots[q])
+            slots[q] = dmax;
+    }
+    for (uint32_t i = 0; i < h->npops && rc == 0; i++) {
+        const EngramPopDesc *p = &m->pops[i];
+        for (uint32_t q = 0; q < p->nports; q++) {
+            int64_t s = slots[p->first_port + q] + 1;
+            est->bytes_rings += (uint64_t)(s < 2 ? 2 : s) * est->pop_size[i] * (uint64_t)prec;
+        }
+    }
+    free(slots);
+    if (rc) {
+        engram_estimate_free(est);
+        return rc;
+    }
+    est->bytes_total = est->bytes_neurons + est->bytes_synapses + est->bytes_rings +
+                       est->bytes_record + ((uint64_t)1 << 20);   /* tables, buffers */
+    return 0;
+}
+
+/* ---- populations ----------------------------------------------------------------------- */
+
+static int init_states(EngramNetwork *net, uint32_t i, EngramError *err)
+{
+    const EngramModel *m = net->model;
+    EngramPopRt *p = &net->pops[i];
+    const EngramPopDesc *d = p->desc;
+    EngramEvalCtx ctx;
+    engram_eval_ctx_init(&ctx, net->params, net->dt);
+    for (uint32_t s = 0; s < d->nstates; s++) {
+        const EngramStateDesc *sd = &m->states[d->first_state + s];
+        for (uint32_t k = 0; k < p->size; k++) {
+            ctx.index = k;
+            engram_eval_ctx_key(&ctx, net->seed, d->stream, k, (uint64_t)s << 32);
+            double v = engram_eval(m->insns, sd->init, &ctx);
+            if (!isfinite(v))
+                return engram_fail(err, ENGRAM_EXIT_MODEL,
+                                   "initial value of %s.%s is not finite (%g) for neuron %u",
+                                   p->name, engram_model_str(m, sd->name), v, k);
+            engram_value_store(p->state[s], net->precision, k, v);
+        }
+    }
+    return 0;
+}
+
+/* One propagator: top n rows of expm([[A dt, b dt], [0, 0]]); rows of held
+ * variables zeroed first when `refractory`. */
+static int propagator(EngramNetwork *net, EngramPopRt *p, bool refractory, double *out,
+                      EngramError *err)
+{
+    const EngramModel *m = net->model;
+    const EngramPopDesc *d = p->desc;
+    int n = (int)d->nlinear, n1 = n + 1;
+    double M[ENGRAM_EXPM_MAX_N * ENGRAM_EXPM_MAX_N];
+    memset(M, 0, sizeof M);
+    EngramEvalCtx ctx;
+    engram_eval_ctx_init(&ctx, net->params, net->dt);
+    for (int r = 0; r < n; r++) {
+        uint32_t sv = m->lin_vars[d->first_lin_var + r];
+        bool held = m->states[d->first_state + sv].held != 0;
+        for (int c = 0; c < n1; c++) {
+            EngramCode code = m->coefs[d->first_coef + (uint32_t)(r * n1 + c)];
+            double v = engram_eval(m->insns, code, &ctx);
+            if (!isfinite(v))
+                return engram_fail(err, ENGRAM_EXIT_MODEL,
+                                   "%s: the ODE coefficient of %s (row %d, column %d) is not "
+                                   "finite (%g); check the parameters it uses",
+                                   p->name, engram_model_str(m, m->states[d->first_state + sv].name),
+                                   r, c, v);
+            M[r * n1 + c] = (refractory && held) ? 0.0 : v * net->dt;
+        }
+    }
+    double E[ENGRAM_EXPM_MAX_N * ENGRAM_EXPM_MAX_N];
+    if (engram_expm(n1, M, E) != 0)
+        return engram_fail(err, ENGRAM_EXIT_MODEL,
+                           "%s: the exact propagator cannot be computed (the ODE system "
+                           "overflows over one step dt = %g ms)",
+                           p->name, net->dt);
+    memcpy(out, E, (size_t)n * (size_t)n1 * sizeof *out);
+    return 0;
+}
+
+static int build_neuron_pop(EngramNetwork *net, uint32_t i, EngramError *err)
+{
+    const EngramModel *m = net->model;
+    EngramPopRt *p = &net->pops[i];
+    const EngramPopDesc *d = p->desc;
+    p->state = calloc(d->nstates + 1, sizeof *p->state);
+    p->input = calloc(d->nports + 1, sizeof *p->input);
+    if (!p->state || !p->input)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    for (uint32_t s = 0; s < d->nstates; s++)
+        if (!(p->state[s] = alloc_array(p->size, (size_t)net->precision)))
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    int rc = init_states(net, i, err);
+    if (rc)
+        return rc;
+    if (d->refractory_param != ENGRAM_NONE) {
+        double r = net->params[d->refractory_param];
+        if (!(r >= 0) || r / net->dt > INT32_MAX / 2)
+            return engram_fail(err, ENGRAM_EXIT_MODEL, "%s: refractory period %s = %g ms is "
+                               "not a time >= 0", p->name, param_name(m, d->refractory_param), r);
+        p->ref_steps = (int32_t)floor(r / net->dt + 0.5);
+    }
+    if (d->method == ENGRAM_METHOD_EXACT) {
+        size_t nm = (size_t)d->nlinear * (d->nlinear + 1);
+        p->prop = calloc(2 * nm, sizeof *p->prop);
+        if (!p->prop)
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+        if ((rc = propagator(net, p, false, p->prop, err)) ||
+            (rc = propagator(net, p, true, p->prop + nm, err)))
+            return rc;
+    }
+    p->kernel = (EngramPopKernel)m->kernels[d->update_kernel];
+    return 0;
+}
+
+static int build_pop(EngramNetwork *net, uint32_t i, uint32_t size, EngramError *err)
+{
+    const EngramModel *m = net->model;
+    EngramPopRt *p = &net->pops[i];
+    p->desc = &m->pops[i];
+    p->name = pop_name(m, i);
+    p->size = size;
+    p->refr = alloc_array(size, sizeof *p->refr);
+    p->spiked = alloc_array(size, 1);
+    p->spikes = alloc_array(size, sizeof *p->spikes);
+    p->rings = calloc(p->desc->nports + 1, sizeof *p->rings);
+    if (!p->refr || !p->spiked || !p->spikes || !p->rings)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    if (p->desc->record_spikes) {
+        double e = expected_spikes(m, net->params, i, size);
+        p->rec_cap = e < 1024 ? 1024 : (e > (1 << 22) ? (1 << 22) : (size_t)e);
+        p->rec_step = malloc(p->rec_cap * sizeof *p->rec_step);
+        p->rec_id = malloc(p->rec_cap * sizeof *p->rec_id);
+        if (!p->rec_step || !p->rec_id)
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    }
+    if (p->desc->kind == ENGRAM_POP_NEURON)
+        return build_neuron_pop(net, i, err);
+    return engram_source_init(net, p, err);
+}
+
+/* ---- projections ------------------------------------------------------------------------- */
+
+/* One draw of a distribution for the synapse (target, rank). */
+static double draw_dist(const EngramDistDesc *x, const double *pv, EngramRng *r)
+{
+    if (x->kind == ENGRAM_DIST_UNIFORM) {
+        double lo = pv[x->arg[0]], hi = pv[x->arg[1]];
+        return lo + (hi - lo) * engram_rng_uniform(r);
+    }
+    double v = pv[x->arg[0]] + pv[x->arg[1]] * engram_rng_normal(r);
+    if (x->arg[2] != ENGRAM_NONE && v < pv[x->arg[2]])
+        v = pv[x->arg[2]];
+    if (x->arg[3] != ENGRAM_NONE && v > pv[x->arg[3]])
+        v = pv[x->arg[3]];
+    return v;
+}
+
+static int draw_synapses(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
+{
+    const EngramProjDesc *d = pr->desc;
+    const double *pv = net->params;
+    uint64_t nsyn = pr->csr.nsyn;
+    pr->weight_value = d->weight.kind == ENGRAM_DIST_CONST ? pv[d->weight.arg[0]] : 0.0;
+    pr->delay_steps = (int32_t)delay_to_steps(
+        d->delay.kind == ENGRAM_DIST_CONST ? pv[d->delay.arg[0]] : net->dt, net->dt);
+    pr->max_delay = pr->delay_steps;
+    if (d->weight.kind != ENGRAM_DIST_CONST) {
+        if (!(pr->weight = alloc_array(nsyn, (size_t)net->precision)))
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the weights of %s",
+                               pr->name);
+        for (uint64_t j = 0; j < nsyn; j++) {
+            EngramRng r;
+            engram_rng_init_synapse(&r, net->seed, d->stream + 1, pr->csr.col[j],
+                                    pr->csr.syn_target_rank[j]);
+            engram_value_store(pr->weight, net->precision, j, draw_dist(&d->weight, pv, &r));
+        }
+    }
+    if (d->delay.kind != ENGRAM_DIST_CONST) {
+        if (!(pr->delay = alloc_array(nsyn, sizeof *pr->delay)))
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the delays of %s",
+                               pr->name);
+        pr->max_delay = 1;
+        for (uint64_t j = 0; j < nsyn; j++) {
+            EngramRng r;
+            engram_rng_init_synapse(&r, net->seed, d->stream + 2, pr->csr.col[j],
+                                    pr->csr.syn_target_rank[j]);
+            int64_t s = delay_to_steps(draw_dist(&d->delay, pv, &r), net->dt);
+            if (s > MAX_DELAY_STEPS)
+                return engram_fail(err, ENGRAM_EXIT_MODEL,
+                                   "projection %s: a delay is longer than %d steps (%g ms)",
+                                   pr->name, MAX_DELAY_STEPS, MAX_DELAY_STEPS * net->dt);
+            pr->delay[j] = (uint16_t)s;
+            if (s > pr->max_delay)
+                pr->max_delay = (int32_t)s;
+        }
+    }
+    return 0;
+}
+
+static int build_proj(EngramNetwork *net, uint32_t j, const EngramEstimate *est, EngramError *err)
+{
+    const EngramModel *m = net->model;
+    EngramProjRt *pr = &net->projs[j];
+    pr->desc = &m->projs[j];
+    pr->name = engram_model_str(m, pr->desc->name);
+    EngramConnSpec spec;
+    int rc = proj_spec(m, pr->desc, net->params, est->pop_size, net->seed, &spec, err);
+    if (rc)
+        return rc;
+    unsigned flags = 0;
+    if (pr->desc->weight.kind != ENGRAM_DIST_CONST || pr->desc->delay.kind != ENGRAM_DIST_CONST)
+        flags |= ENGRAM_CSR_RANK;
+    rc = engram_csr_build(spec.nsrc, spec.ntgt, NULL, spec.ntgt, engram_connect_spec_sources,
+                          &spec, flags, &pr->csr);
+    if (rc == ENGRAM_CORE_ENOMEM)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory connecting %s", pr->name);
+    if (rc != 0)
+        return engram_fail(err, ENGRAM_EXIT_MODEL, "projection %s: cannot connect (bad p or k)",
+                           pr->name);
+    rc = draw_synapses(net, pr, err);
+    /* ranks are needed only to draw weights and delays */
+    free(pr->csr.syn_target_rank);
+    pr->csr.syn_target_rank = NULL;
+    pr->kernel = (EngramDeliverKernel)m->kernels[pr->desc->deliver_kernel];
+    net->synapses += pr->csr.nsyn;
+    return rc;
+}
+
+/* ---- rings ---------------------------------------------------------------------------------- */
+
+/* Each port's ring holds the longest delay into it + 1 slots (at least 2), so
+ * an event for step + d never lands in the slot being read at step. */
+static int build_rings(EngramNetwork *net, EngramError *err)
+{
+    for (uint32_t i = 0; i < net->npops; i++) {
+        EngramPopRt *p = &net->pops[i];
+        for (uint32_t q = 0; q < p->desc->nports; q++) {
+            int64_t slots = 2;
+            for (uint32_t j = 0; j < net->nprojs; j++) {
+                const EngramProjRt *pr = &net->projs[j];
+                if (pr->desc->dst_pop == i && pr->desc->port == q && pr->max_delay + 1 > slots)
+                    slots = pr->max_delay + 1;
+            }
+            EngramRing *r = &p->rings[q];
+            r->slots = slots;
+            r->n = p->size;
+            if (!(r->data = alloc_array((size_t)slots * p->size, (size_t)net->precision)))
+                return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the inputs of %s",
+                                   p->name);
+        }
+    }
+    return 0;
+}
+
+/* ---- build and free ---------------------------------------------------------------------------- */
+
+static int build_drives(EngramNetwork *net, EngramError *err)
+{
+    const EngramModel *m = net->model;
+    for (uint32_t k = 0; k < net->ndrives; k++) {
+        EngramDriveRt *dr = &net->drives[k];
+        dr->desc = &m->drives[k];
+        dr->name = engram_model_str(m, dr->desc->name);
+        double rate = net->params[dr->desc->rate_param];
+        double count = net->params[dr->desc->count_param];
+        if (!(rate >= 0) || !(count >= 0) || !isfinite(rate * count))
+            return engram_fail(err, ENGRAM_EXIT_MODEL,
+                               "drive %s: rate (%g) and count (%g) must be >= 0", dr->name,
+                               rate * 1000.0, count);
+        dr->lambda = count * rate * net->dt;
+        dr->weight = net->params[dr->desc->weight_param];
+    }
+    return 0;
+}
+
+int engram_network_build(EngramNetwork *net, const EngramModel *m, const double *params,
+                         EngramError *err)
+{
+    memset(net, 0, sizeof *net);
+    net->model = m;
+    net->params = params;
+    net->precision = (int)m->hdr->precision;
+    net->dt = params[m->hdr->dt_param];
+    net->duration = params[m->hdr->duration_param];
+    net->nsteps = (int64_t)floor(net->duration / net->dt + 0.5);
+    net->seed = seed_of(m, params);
+    net->npops = m->hdr->npops;
+    net->nprojs = m->hdr->nprojs;
+    net->ndrives = m->hdr->ndrives;
+    EngramEstimate est;
+    int rc = engram_estimate(m, params, &est, err);
+    if (rc)
+        return rc;
+    net->pops = calloc(net->npops + 1, sizeof *net->pops);
+    net->projs = calloc(net->nprojs + 1, sizeof *net->projs);
+    net->drives = calloc(net->ndrives + 1, sizeof *net->drives);
+    if (!net->pops || !net->projs || !net->drives)
+        rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    for (uint32_t i = 0; i < net->npops && !rc; i++) {
+        rc = build_pop(net, i, est.pop_size[i], err);
+        net->neurons += est.pop_size[i];
+    }
+    for (uint32_t j = 0; j < net->nprojs && !rc; j++)
+        rc = build_proj(net, j, &est, err);
+    if (!rc)
+        rc = build_rings(net, err);
+    if (!rc)
+        rc = build_drives(net, err);
+    engram_estimate_free(&est);
+    if (rc)
+        engram_network_free(net);
+    return rc;
+}
+
+void engram_network_free(EngramNetwork *net)
+{
+    for (uint32_t i = 0; net->pops && i < net->npops; i++) {
+        EngramPopRt *p = &net->pops[i];
+        for (uint32_t s = 0; p->state && s < p->desc->nstates; s++)
+            free(p->state[s]);
+        for (uint32_t q = 0; p->rings && q < p->desc->nports; q++)
+            free(p->rings[q].data);
+        free(p->state);
+        free(p->input);
+        free(p->rings);
+        free(p->refr);
+        free(p->spiked);
+        free(p->spikes);
+        free(p->prop);
+        free(p->rec_step);
+        free(p->rec_id);
+        engram_source_free(p);
+    }
+    for (uint32_t j = 0; net->projs && j < net->nprojs; j++) {
+        engram_csr_free(&net->projs[j].csr);
+        free(net->projs[j].weight);
+        free(net->projs[j].delay);
+    }
+    free(net->pops);
+    free(net->projs);
+    free(net->drives);
+    memset(net, 0, sizeof *net);
+}

@@ -1,0 +1,438 @@
+/*
+ * output.c - what a run leaves in its --out folder, and the lines it prints.
+ *
+ * spikes.h5 is a SONATA spike report (as libsonata reads it): root attributes
+ * magic = 0x0A7A and version = [0, 1]; per recorded population a group
+ * /spikes/<population> with the int8 enum attribute sorting = by_time and
+ * the datasets timestamps (f64, attribute units = "ms") and node_ids (u64),
+ * sorted by time, ties by id.  Object timestamps are off, so equal runs give
+ * byte-identical files.
+ *
+ * summary.json holds the run's provenance and results; everything outside
+ * "timing" is a function of model, overrides and seed.
+ *
+ * Both files are written to a temporary name in the folder and renamed over
+ * the old one, so a reader never sees half a file.
+ *
+ * Order: folders and atomic files, spikes.h5, JSON helpers, summary.json,
+ * the human summary.
+ */
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt_engine.h"
+
+/* ---- folders and atomic files ------------------------------------------------ */
+
+int engram_make_dirs(const char *dir, EngramError *err)
+{
+    size_t n = strlen(dir);
+    char *path = malloc(n + 1);
+    if (!path)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    memcpy(path, dir, n + 1);
+    int rc = 0;
+    for (size_t i = 1; i <= n && !rc; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char c = path[i];
+        path[i] = '\0';
+        struct stat st;
+        if (mkdir(path, 0777) != 0 && !(errno == EEXIST && stat(path, &st) == 0 &&
+                                        S_ISDIR(st.st_mode)))
+            rc = engram_fail(err, ENGRAM_EXIT_IO, "cannot create the output folder %s: %s",
+                             path, errno == EEXIST ? "a file is in the way" : strerror(errno));
+        path[i] = c;
+    }
+    if (!rc && access(dir, W_OK) != 0)
+        rc = engram_fail(err, ENGRAM_EXIT_IO, "cannot write to the output folder %s: %s", dir,
+                         strerror(errno));
+    free(path);
+    return rc;
+}
+
+/* DIR/NAME and DIR/.NAME.tmp.PID */
+static int out_paths(const char *dir, const char *name, char **final, char **tmp, EngramError *err)
+{
+    size_t n = strlen(dir) + strlen(name) + 48;
+    *final = malloc(n);
+    *tmp = malloc(n);
+    if (!*final || !*tmp) {
+        free(*final);
+        free(*tmp);
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    }
+    snprintf(*final, n, "%s/%s", dir, name);
+    snprintf(*tmp, n, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
+    return 0;
+}
+
+static int commit(const char *tmp, const char *final, EngramError *err)
+{
+    if (rename(tmp, final) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return engram_fail(err, ENGRAM_EXIT_IO, "cannot write %s: %s", final, strerror(e));
+    }
+    return 0;
+}
+
+/* ---- spikes.h5 -------------------------------------------------------------------- */
+
+typedef struct H5Ids {
+    hid_t file, gcpl, dcpl, lcpl;
+} H5Ids;
+
+static herr_t attr_write(hid_t obj, const char *name, hid_t type, hid_t space, const void *buf)
+{
+    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    herr_t rc = H5Awrite(a, type, buf);
+    H5Aclose(a);
+    return rc;
+}
+
+static herr_t write_root_attrs(hid_t file)
+{
+    hid_t scalar = H5Screate(H5S_SCALAR);
+    hsize_t two = 2;
+    hid_t pair = H5Screate_simple(1, &two, NULL);
+    uint32_t magic = 0x0A7A, version[2] = {0, 1};
+    herr_t rc = attr_write(file, "magic", H5T_STD_U32LE, scalar, &magic);
+    if (rc >= 0)
+        rc = attr_write(file, "version", H5T_STD_U32LE, pair, version);
+    H5Sclose(scalar);
+    H5Sclose(pair);
+    return rc;
+}
+
+static herr_t write_sorting(hid_t group)
+{
+    hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
+    int8_t v;
+    v = 0; H5Tenum_insert(t, "none", &v);
+    v = 1; H5Tenum_insert(t, "by_id", &v);
+    v = 2; H5Tenum_insert(t, "by_time", &v);
+    hid_t s = H5Screate(H5S_SCALAR);
+    v = 2;
+    herr_t rc = attr_write(group, "sorting", t, s, &v);
+    H5Sclose(s);
+    H5Tclose(t);
+    return rc;
+}
+
+static herr_t write_units(hid_t dset)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t s = H5Screate(H5S_SCALAR);
+    const char *ms = "ms";
+    herr_t rc = attr_write(dset, "units", t, s, &ms);
+    H5Sclose(s);
+    H5Tclose(t);
+    return rc;
+}
+
+static herr_t write_dataset(const H5Ids *h, hid_t group, const char *name, hid_t ftype,
+                            hid_t mtype, size_t n, const void *buf, bool units)
+{
+    hsize_t dims = n;
+    hid_t s = H5Screate_simple(1, &dims, NULL);
+    hid_t d = H5Dcreate2(group, name, ftype, s, H5P_DEFAULT, h->dcpl, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : 0;
+    if (rc >= 0 && n)
+        rc = H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    if (rc >= 0 && units)
+        rc = write_units(d);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(s);
+    return rc;
+}
+
+static herr_t write_population(const H5Ids *h, hid_t spikes, const EngramNetwork *net,
+                               const EngramPopRt *p)
+{
+    size_t n = p->rec_len;
+    double *ts = malloc((n + 1) * sizeof *ts);
+    uint64_t *ids = malloc((n + 1) * sizeof *ids);
+    herr_t rc = (ts && ids) ? 0 : -1;
+    for (size_t k = 0; k < n && rc >= 0; k++) {
+        ts[k] = (double)p->rec_step[k] * net->dt;
+        ids[k] = p->rec_id[k];
+    }
+    hid_t g = rc < 0 ? -1 : H5Gcreate2(spikes, p->name, h->lcpl, h->gcpl, H5P_DEFAULT);
+    if (g < 0)
+        rc = -1;
+    if (rc >= 0)
+        rc = write_sorting(g);
+    if (rc >= 0)
+        rc = write_dataset(h, g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, ts, true);
+    if (rc >= 0)
+        rc = write_dataset(h, g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, n, ids, false);
+    if (g >= 0)
+        H5Gclose(g);
+    free(ts);
+    free(ids);
+    return rc;
+}
+
+static herr_t write_spike_file(const char *path, const EngramNetwork *net)
+{
+    H5Ids h = {-1, -1, -1, -1};
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_obj_track_times(fcpl, 0);
+    h.gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(h.gcpl, 0);
+    h.dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(h.dcpl, 0);
+    h.lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(h.lcpl, 0);
+    h.file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    herr_t rc = h.file < 0 ? -1 : write_root_attrs(h.file);
+    hid_t spikes = rc < 0 ? -1 : H5Gcreate2(h.file, "spikes", h.lcpl, h.gcpl, H5P_DEFAULT);
+    if (spikes < 0)
+        rc = -1;
+    for (uint32_t i = 0; i < net->npops && rc >= 0; i++)
+        if (net->pops[i].desc->record_spikes)
+            rc = write_population(&h, spikes, net, &net->pops[i]);
+    if (spikes >= 0)
+        H5Gclose(spikes);
+    if (h.file >= 0 && H5Fclose(h.file) < 0)
+        rc = -1;
+    H5Pclose(fcpl);
+    H5Pclose(h.gcpl);
+    H5Pclose(h.dcpl);
+    H5Pclose(h.lcpl);
+    return rc;
+}
+
+int engram_write_spikes(const EngramNetwork *net, const char *dir, EngramError *err)
+{
+    char *final, *tmp;
+    int rc = out_paths(dir, "spikes.h5", &final, &tmp, err);
+    if (rc)
+        return rc;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    errno = 0;
+    if (write_spike_file(tmp, net) < 0) {
+        int e = errno;
+        unlink(tmp);
+        rc = engram_fail(err, ENGRAM_EXIT_IO, "cannot write %s: %s", final,
+                         e ? strerror(e) : "HDF5 error");
+    } else {
+        rc = commit(tmp, final, err);
+    }
+    free(final);
+    free(tmp);
+    return rc;
+}
+
+/* ---- JSON helpers --------------------------------------------------------------------- */
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\b': fputs("\\b", f); break;
+        case '\f': fputs("\\f", f); break;
+        default:
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+/* Shortest text that reads back as the same double; null for NaN/inf. */
+static void json_number(FILE *f, double v)
+{
+    if (!isfinite(v)) {
+        fputs("null", f);
+        return;
+    }
+    char buf[40];
+    if (v == floor(v) && fabs(v) < 1e15) {
+        fprintf(f, "%.0f", v);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, f);
+}
+
+/* ---- summary.json ------------------------------------------------------------------------ */
+
+static void summary_populations(FILE *f, const EngramNetwork *net)
+{
+    const EngramModel *m = net->model;
+    fputs("  \"populations\": {", f);
+    for (uint32_t i = 0; i < net->npops; i++) {
+        const EngramPopRt *p = &net->pops[i];
+        double rate = (p->size && net->duration > 0)
+                          ? (double)p->total_spikes / p->size / (net->duration / 1000.0) : 0.0;
+        fputs(i ? ",\n    " : "\n    ", f);
+        json_string(f, p->name);
+        fputs(": {\"model\": ", f);
+        json_string(f, engram_model_str(m, p->desc->model));
+        fprintf(f, ", \"source\": %s, \"size\": %u, \"spikes\": %llu, \"rate_hz\": ",
+                p->desc->kind == ENGRAM_POP_NEURON ? "false" : "true", p->size,
+                (unsigned long long)p->total_spikes);
+        json_number(f, rate);
+        fputs("}", f);
+    }
+    fputs(net->npops ? "\n  },\n" : "},\n", f);
+    fprintf(f, "  \"synapses\": {\"total\": %llu", (unsigned long long)net->synapses);
+    for (uint32_t j = 0; j < net->nprojs; j++) {
+        fputs(", ", f);
+        json_string(f, net->projs[j].name);
+        fprintf(f, ": %llu", (unsigned long long)net->projs[j].csr.nsyn);
+    }
+    fputs("},\n", f);
+}
+
+static void summary_parameters(FILE *f, const EngramNetwork *net)
+{
+    const EngramModel *m = net->model;
+    fputs("  \"parameters\": {", f);
+    for (uint32_t i = 0; i < m->hdr->nparams; i++) {
+        const EngramParamDesc *p = &m->params[i];
+        fputs(i ? ",\n    " : "\n    ", f);
+        json_string(f, engram_model_str(m, p->name));
+        fputs(": {\"value\": ", f);
+        if (p->flags & ENGRAM_PARAM_LIST) {
+            fputc('[', f);
+            for (uint32_t k = 0; k < p->list_count; k++) {
+                if (k)
+                    fputs(", ", f);
+                json_number(f, m->list[p->list_first + k]);
+            }
+            fputc(']', f);
+        } else {
+            json_number(f, net->params[i]);
+        }
+        fputs(", \"unit\": ", f);
+        json_string(f, engram_model_str(m, p->unit));
+        fputc('}', f);
+    }
+    fputs(m->hdr->nparams ? "\n  },\n" : "},\n", f);
+}
+
+static void summary_timing(FILE *f, const EngramTiming *timing)
+{
+    char host[256] = "unknown";
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    char date[64] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm))
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fputs("  \"timing\": {\"setup_s\": ", f);
+    json_number(f, timing->setup_s);
+    fputs(", \"simulate_s\": ", f);
+    json_number(f, timing->simulate_s);
+    fputs(", \"threads\": 1, \"ranks\": 1, \"host\": ", f);
+    json_string(f, host);
+    fputs(", \"date\": ", f);
+    json_string(f, date);
+    fputs("}\n", f);
+}
+
+static void summary_write(FILE *f, const EngramNetwork *net, const EngramTiming *timing)
+{
+    const EngramModel *m = net->model;
+    fputs("{\n  \"engram_version\": ", f);
+    json_string(f, ENGRAM_VERSION);
+    fputs(",\n  \"model\": {\"name\": ", f);
+    json_string(f, engram_model_str(m, m->hdr->name));
+    fputs(", \"sha256\": ", f);
+    json_string(f, m->hdr->source_sha256);
+    fputs(", \"compiler\": ", f);
+    json_string(f, m->hdr->compiler_version);
+    fprintf(f, ", \"precision\": %u},\n", m->hdr->precision);
+    fprintf(f, "  \"seed\": %llu,\n  \"dt_ms\": ", (unsigned long long)net->seed);
+    json_number(f, net->dt);
+    fputs(",\n  \"duration_ms\": ", f);
+    json_number(f, net->duration);
+    fputs(",\n", f);
+    summary_populations(f, net);
+    summary_parameters(f, net);
+    summary_timing(f, timing);
+    fputs("}\n", f);
+}
+
+int engram_write_summary(const EngramNetwork *net, const EngramTiming *timing, const char *dir,
+                         EngramError *err)
+{
+    char *final, *tmp;
+    int rc = out_paths(dir, "summary.json", &final, &tmp, err);
+    if (rc)
+        return rc;
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        rc = engram_fail(err, ENGRAM_EXIT_IO, "cannot write %s: %s", final, strerror(errno));
+    } else {
+        summary_write(f, net, timing);
+        int bad = ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0;
+        int e = errno;
+        if (fclose(f) != 0 && !bad) {
+            bad = 1;
+            e = errno;
+        }
+        if (bad) {
+            unlink(tmp);
+            rc = engram_fail(err, ENGRAM_EXIT_IO, "cannot write %s: %s", final, strerror(e));
+        } else {
+            rc = commit(tmp, final, err);
+        }
+    }
+    free(final);
+    free(tmp);
+    return rc;
+}
+
+/* ---- the human summary ----------------------------------------------------------------------- */
+
+void engram_print_summary(FILE *out, const EngramNetwork *net, const EngramTiming *timing)
+{
+    const EngramModel *m = net->model;
+    double wall = timing->simulate_s;
+    fprintf(out, "%s: %llu neurons, %llu synapses\n", engram_model_str(m, m->hdr->name),
+            (unsigned long long)net->neurons, (unsigned long long)net->synapses);
+    double ratio = wall > 0 ? net->duration / 1000.0 / wall : 0.0;
+    fprintf(out, "simulated %g ms in %.3f s (%.*fx realtime), setup %.3f s\n", net->duration,
+            wall, ratio >= 100 ? 0 : (ratio >= 1 ? 2 : 3), ratio, timing->setup_s);
+    int w = 10;
+    for (uint32_t i = 0; i < net->npops; i++)
+        if ((int)strlen(net->pops[i].name) > w)
+            w = (int)strlen(net->pops[i].name);
+    for (uint32_t i = 0; i < net->npops; i++) {
+        const EngramPopRt *p = &net->pops[i];
+        double rate = (p->size && net->duration > 0)
+                          ? (double)p->total_spikes / p->size / (net->duration / 1000.0) : 0.0;
+        fprintf(out, "  %-*s %9u neurons %11llu spikes %9.2f Hz\n", w, p->name, p->size,
+                (unsigned long long)p->total_spikes, rate);
+    }
+}

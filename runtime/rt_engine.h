@@ -1,0 +1,299 @@
+/*
+ * rt_engine.h - internal header of the simulation engine: the model view
+ * over a validated blob, the bytecode evaluator (expr.c), parameter
+ * resolution (params.c), the network (network.c), sources and drives
+ * (sources.c), the step loop (sim.c), outputs (output.c) and the command
+ * line (cli.c, which also holds engram_main).  Generated code never sees
+ * this header; it sees engram_rt.h only.
+ *
+ * Conventions: functions that can fail take an EngramError and return 0 or
+ * one of the ENGRAM_EXIT_* codes, with the message (no program name, no
+ * trailing newline) in the EngramError.  Nothing here keeps global state:
+ * everything hangs off the EngramRun that engram_main owns.
+ *
+ * Sections: errors, model view, bytecode, parameters, network, sources,
+ * simulation, outputs, command line.
+ */
+#ifndef ENGRAM_RT_ENGINE_H
+#define ENGRAM_RT_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "engram_rt.h"
+#include "engram_units.h"
+#include "rt_core.h"
+
+#ifndef ENGRAM_VERSION
+#define ENGRAM_VERSION "0.0.0-dev"
+#endif
+
+/* ---- errors ------------------------------------------------------------- */
+
+typedef struct EngramError {
+    int code;         /* ENGRAM_EXIT_* of the first failure, 0 if none */
+    char msg[1024];
+} EngramError;
+
+/* Records a failure (printf-style) and returns code, so `return engram_fail(...)`. */
+int engram_fail(EngramError *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- model view (blob.c) ---------------------------------------------------
+ * Typed pointers into a blob that engram_blob_validate accepted. */
+typedef struct EngramModel {
+    const uint8_t *blob;
+    uint64_t size;
+    const EngramModelDesc *hdr;
+    const EngramParamDesc *params;
+    const EngramPopDesc *pops;
+    const EngramStateDesc *states;
+    const EngramPortDesc *ports;
+    const uint32_t *lin_vars;
+    const EngramCode *coefs;
+    const EngramProjDesc *projs;
+    const EngramDriveDesc *drives;
+    const EngramInsn *insns;
+    const double *list;
+    const EngramKernelFn *kernels;
+} EngramModel;
+
+/* Validates the blob and fills the view; ENGRAM_EXIT_MODEL on a bad blob. */
+int engram_model_open(EngramModel *m, const EngramProgram *prog, EngramError *err);
+const char *engram_model_str(const EngramModel *m, uint32_t off);
+
+/* ---- bytecode (expr.c) ------------------------------------------------------ */
+
+#define ENGRAM_EXPR_STACK 64   /* deepest stack an expression may need */
+
+enum {
+    ENGRAM_CODE_ALLOW_EMPTY = 1u << 0,  /* count 0 is fine (the value is 0) */
+    ENGRAM_CODE_ALLOW_INDEX = 1u << 1,  /* INDEX (initial values) */
+    ENGRAM_CODE_ALLOW_DRAWS = 1u << 2,  /* UNIFORM / NORMAL / NORMAL_CLIP */
+};
+
+/* Checks one expression: range of the run, opcodes, builtins, param indices
+ * below nparams_visible, stack depth within ENGRAM_EXPR_STACK and exactly one
+ * result.  Returns NULL if sound, else a static message. */
+const char *engram_code_check(const EngramInsn *insns, uint32_t ninsns, EngramCode code,
+                              uint32_t nparams_visible, unsigned allow);
+
+/* What an expression sees: params, INDEX, DT and the generator of its draws,
+ * keyed (seed, stream, index, counter); the counter advances per draw. */
+typedef struct EngramEvalCtx {
+    const double *params;
+    double index;
+    double dt;
+    uint64_t seed;
+    uint32_t stream, key_index;
+    uint64_t counter;
+    EngramRng rng;
+    bool rng_started;
+} EngramEvalCtx;
+
+void engram_eval_ctx_init(EngramEvalCtx *c, const double *params, double dt);
+/* Sets the key of the next draws (and restarts the generator there). */
+void engram_eval_ctx_key(EngramEvalCtx *c, uint64_t seed, uint32_t stream, uint32_t index,
+                         uint64_t counter);
+/* Evaluates a checked expression; an empty one is 0. */
+double engram_eval(const EngramInsn *insns, EngramCode code, EngramEvalCtx *c);
+/* Value of a builtin with its arguments (same numbering as kernels). */
+double engram_builtin(uint32_t fn, const double *args);
+int engram_builtin_arity(uint32_t fn);
+
+/* ---- parameters (params.c) ------------------------------------------------- */
+
+/* One override of the command line: flag is how to quote it in messages
+ * ("--set V1.exc.tau_m=20", "--duration 1000"). */
+typedef struct EngramOverride {
+    const char *flag;
+    const char *name;     /* full dotted path */
+    size_t name_len;
+    const char *value;    /* text with optional unit */
+} EngramOverride;
+
+/* Index of a parameter by path, or -1. */
+int engram_param_find(const EngramModel *m, const char *name, size_t len);
+/* The closest parameter path to a wrong one (did you mean), or NULL. */
+const char *engram_param_suggest(const EngramModel *m, const char *name, size_t len);
+/* "a time (ms)", "a dimensionless number", "a quantity in mV/ms". */
+const char *engram_dim_describe(EngramDim d, char *buf, size_t n);
+
+/* Resolves every parameter into values[nparams] (LIST params get their
+ * element count): defaults in order, overrides in place of defaults, then
+ * the flag checks.  Bad overrides are ENGRAM_EXIT_USAGE, bad derived values
+ * ENGRAM_EXIT_MODEL. */
+int engram_params_resolve(const EngramModel *m, const EngramOverride *ov, size_t nov,
+                          double *values, EngramError *err);
+
+/* ---- network (network.c) ------------------------------------------------------ */
+
+typedef struct EngramRing {
+    void *data;           /* slots rows of n values (precision) */
+    int64_t slots;
+    uint32_t n;
+} EngramRing;
+
+typedef struct EngramPoissonEntry {
+    int64_t step;         /* step of the next spike */
+    uint32_t neuron, pad;
+    double t;             /* time of the next spike (ms) */
+    uint64_t counter;     /* spikes drawn so far (the RNG counter) */
+} EngramPoissonEntry;
+
+typedef struct EngramPopRt {
+    const EngramPopDesc *desc;
+    const char *name;
+    uint32_t size;
+    void **state;         /* nstates arrays */
+    void **input;         /* nports pointers: this step's ring slots */
+    EngramRing *rings;    /* nports */
+    int32_t *refr;
+    uint8_t *spiked;
+    uint32_t *spikes;     /* this step's spikes, ascending */
+    uint32_t nspikes;
+    double *prop;         /* 2 * nlinear * (nlinear + 1): normal, refractory */
+    int32_t ref_steps;
+    EngramPopKernel kernel;
+    /* POISSON: a heap of the next spike of each neuron, by (step, neuron) */
+    EngramPoissonEntry *heap;
+    size_t heap_len;
+    double rate;
+    /* SPIKE_TIMES: sorted by (step, neuron) */
+    int64_t *st_step;
+    uint32_t *st_neuron;
+    size_t st_len, st_next;
+    /* recording */
+    int64_t *rec_step;
+    uint32_t *rec_id;
+    size_t rec_len, rec_cap;
+    uint64_t total_spikes;
+} EngramPopRt;
+
+typedef struct EngramProjRt {
+    const EngramProjDesc *desc;
+    const char *name;
+    EngramCsr csr;
+    void *weight;         /* per synapse, or NULL (weight_value) */
+    uint16_t *delay;      /* per synapse, or NULL (delay_steps) */
+    double weight_value;
+    int32_t delay_steps;
+    int32_t max_delay;
+    EngramDeliverKernel kernel;
+} EngramProjRt;
+
+typedef struct EngramDriveRt {
+    const EngramDriveDesc *desc;
+    const char *name;
+    double lambda;        /* count * rate * dt */
+    double weight;
+} EngramDriveRt;
+
+/* Sizes and memory of a network before it is built (also --dry-run). */
+typedef struct EngramEstimate {
+    uint32_t *pop_size;       /* npops */
+    double *proj_synapses;    /* nprojs: exact, or expected for random */
+    bool *proj_exact;
+    uint64_t *proj_bytes;
+    uint64_t *pop_bytes;      /* states, flags, sources */
+    uint64_t neurons;
+    double synapses;
+    uint64_t bytes_neurons, bytes_synapses, bytes_rings, bytes_record, bytes_total;
+} EngramEstimate;
+
+typedef struct EngramNetwork {
+    const EngramModel *model;
+    const double *params;
+    int precision;
+    double dt, duration;
+    int64_t nsteps;
+    uint64_t seed;
+    EngramPopRt *pops;
+    EngramProjRt *projs;
+    EngramDriveRt *drives;
+    uint32_t npops, nprojs, ndrives;
+    uint64_t neurons, synapses;
+} EngramNetwork;
+
+/* Sizes, synapse counts and the memory estimate; free with engram_estimate_free. */
+int engram_estimate(const EngramModel *m, const double *params, EngramEstimate *est,
+                    EngramError *err);
+void engram_estimate_free(EngramEstimate *est);
+/* Builds everything: states with initial values, propagators, connectivity,
+ * rings, sources.  On failure the network is freed. */
+int engram_network_build(EngramNetwork *net, const EngramModel *m, const double *params,
+                         EngramError *err);
+void engram_network_free(EngramNetwork *net);
+/* "12.3 MiB" */
+const char *engram_format_bytes(uint64_t bytes, char *buf, size_t n);
+
+/* Stores/loads a model value of the given precision (4 or 8 bytes). */
+static inline void engram_value_store(void *arr, int prec, size_t i, double v)
+{
+    if (prec == 4)
+        ((float *)arr)[i] = (float)v;
+    else
+        ((double *)arr)[i] = v;
+}
+static inline double engram_value_load(const void *arr, int prec, size_t i)
+{
+    return prec == 4 ? (double)((const float *)arr)[i] : ((const double *)arr)[i];
+}
+
+/* ---- sources and drives (sources.c) ----------------------------------------------- */
+
+/* Prepares a POISSON or SPIKE_TIMES population (after sizes are known). */
+int engram_source_init(EngramNetwork *net, EngramPopRt *p, EngramError *err);
+void engram_source_free(EngramPopRt *p);
+/* Fills p->spikes/p->nspikes with the source's spikes of this step. */
+void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, int64_t step);
+/* Adds every drive's input of this step into the current ring slots. */
+void engram_drives_apply(const EngramNetwork *net, int64_t step);
+
+/* ---- simulation (sim.c) ------------------------------------------------------------ */
+
+typedef struct EngramSimOptions {
+    bool progress;        /* may print progress on stderr (a TTY, not --quiet) */
+} EngramSimOptions;
+
+/* Runs all steps.  ENGRAM_EXIT_MODEL on numeric divergence. */
+int engram_simulate(EngramNetwork *net, const EngramSimOptions *opt, EngramError *err);
+
+/* ---- outputs (output.c) ------------------------------------------------------------- */
+
+typedef struct EngramTiming {
+    double setup_s, simulate_s;
+} EngramTiming;
+
+/* mkdir -p; ENGRAM_EXIT_IO with the path and strerror. */
+int engram_make_dirs(const char *dir, EngramError *err);
+/* DIR/spikes.h5, a SONATA spike report, written atomically. */
+int engram_write_spikes(const EngramNetwork *net, const char *dir, EngramError *err);
+/* DIR/summary.json, written atomically. */
+int engram_write_summary(const EngramNetwork *net, const EngramTiming *timing,
+                         const char *dir, EngramError *err);
+/* The human summary on stdout. */
+void engram_print_summary(FILE *out, const EngramNetwork *net, const EngramTiming *timing);
+
+/* ---- command line (cli.c) --------------------------------------------------------------- */
+
+typedef struct EngramOptions {
+    const char *out_dir;        /* NULL: out/MODEL */
+    const char *seed;           /* text, or NULL */
+    const char *duration;       /* text, or NULL */
+    const char **sets;          /* NAME=VALUE, nsets of them (points into argv) */
+    size_t nsets;
+    bool dry_run, quiet, help, version;
+    uint64_t max_memory;        /* 0: default (80% of physical memory) */
+} EngramOptions;
+
+/* Parses argv into opt (opt->sets is malloc'd: engram_options_free). */
+int engram_options_parse(EngramOptions *opt, int argc, char **argv, EngramError *err);
+void engram_options_free(EngramOptions *opt);
+/* "2G", "512M", "1.5GiB", "1000000": bytes; false on bad syntax. */
+bool engram_parse_size(const char *text, uint64_t *bytes);
+void engram_usage(FILE *out, const char *prog);
+
+#endif

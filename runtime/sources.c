@@ -1,0 +1,229 @@
+/*
+ * sources.c - the built-in sources and drives.
+ *
+ * Poisson sources draw exponential inter-spike intervals per neuron in
+ * continuous time, the k-th interval of neuron i from (seed, pop stream, i,
+ * counter k); a spike at time t is emitted in step floor(t / dt) (at most one
+ * per neuron and step, so the rate seen is (1 - exp(-rate dt)) / dt, as for a
+ * Bernoulli process with that probability).  The next spike of every neuron
+ * sits in a binary heap ordered by (step, neuron): a step pops its spikes in
+ * ascending neuron order, so the work is O(spikes log n), not O(n) per step.
+ *
+ * Spike-times sources convert times to steps once (floor, with a tolerance of
+ * 1e-6 step for decimal round-off: 0.3 ms at dt 0.1 ms is step 3) and sort by
+ * (step, neuron); two spikes of one neuron in one step are an error.
+ *
+ * Drives add weight * k to the port's current ring slot of every target
+ * neuron, k ~ Poisson(count * rate * dt) from (seed, drive stream, neuron,
+ * step << 32), so each (neuron, step) owns its own block range.
+ *
+ * Order: the Poisson heap, Poisson sources, spike-times sources, drives.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_engine.h"
+
+/* ---- the Poisson heap ------------------------------------------------------- */
+
+static bool entry_less(const EngramPoissonEntry *a, const EngramPoissonEntry *b)
+{
+    return a->step < b->step || (a->step == b->step && a->neuron < b->neuron);
+}
+
+static void heap_sift_down(EngramPoissonEntry *h, size_t n, size_t i)
+{
+    EngramPoissonEntry x = h[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && entry_less(&h[c + 1], &h[c]))
+            c++;
+        if (!entry_less(&h[c], &x))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+/* Steps are floor(t / dt); "never" (rate 0, or far beyond any run) is INT64_MAX. */
+static int64_t time_to_step(double t, double dt)
+{
+    double s = floor(t / dt);
+    return s < 9.0e18 ? (int64_t)s : INT64_MAX;
+}
+
+/* Draws the neuron's intervals until its next spike falls after `step`. */
+static void poisson_advance(const EngramNetwork *net, const EngramPopRt *p, EngramPoissonEntry *e,
+                            int64_t step)
+{
+    while (e->step <= step) {
+        EngramRng r;
+        engram_rng_init(&r, net->seed, p->desc->stream, e->neuron, e->counter++);
+        e->t += engram_rng_exponential(&r, p->rate);
+        e->step = time_to_step(e->t, net->dt);
+    }
+}
+
+/* ---- Poisson sources -------------------------------------------------------------- */
+
+static int poisson_init(EngramNetwork *net, EngramPopRt *p, EngramError *err)
+{
+    p->rate = net->params[p->desc->rate_param];
+    if (!(p->rate >= 0) || !isfinite(p->rate))
+        return engram_fail(err, ENGRAM_EXIT_MODEL, "%s: rate %g Hz must be >= 0", p->name,
+                           p->rate * 1000.0);
+    p->heap = malloc((p->size + 1) * sizeof *p->heap);
+    if (!p->heap)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    p->heap_len = 0;
+    if (p->rate == 0)
+        return 0;
+    for (uint32_t i = 0; i < p->size; i++) {
+        EngramPoissonEntry e = {.step = -1, .neuron = i, .t = 0.0, .counter = 0};
+        poisson_advance(net, p, &e, -1);
+        p->heap[p->heap_len++] = e;
+    }
+    for (size_t i = p->heap_len / 2; i-- > 0;)
+        heap_sift_down(p->heap, p->heap_len, i);
+    return 0;
+}
+
+static void poisson_emit(const EngramNetwork *net, EngramPopRt *p, int64_t step)
+{
+    uint32_t n = 0;
+    while (p->heap_len && p->heap[0].step == step) {
+        p->spikes[n++] = p->heap[0].neuron;
+        poisson_advance(net, p, &p->heap[0], step);
+        heap_sift_down(p->heap, p->heap_len, 0);
+    }
+    p->nspikes = n;
+}
+
+/* ---- spike-times sources ----------------------------------------------------------------- */
+
+typedef struct TimedSpike {
+    int64_t step;
+    uint32_t neuron;
+} TimedSpike;
+
+static int timed_cmp(const void *a, const void *b)
+{
+    const TimedSpike *x = a, *y = b;
+    if (x->step != y->step)
+        return x->step < y->step ? -1 : 1;
+    return (x->neuron > y->neuron) - (x->neuron < y->neuron);
+}
+
+static int times_init(EngramNetwork *net, EngramPopRt *p, EngramError *err)
+{
+    const EngramModel *m = net->model;
+    const EngramParamDesc *tp = &m->params[p->desc->times_param];
+    const EngramParamDesc *ip =
+        p->desc->indices_param == ENGRAM_NONE ? NULL : &m->params[p->desc->indices_param];
+    size_t n = tp->list_count;
+    if (ip && ip->list_count != n)
+        return engram_fail(err, ENGRAM_EXIT_MODEL, "%s: %zu spike times but %u indices", p->name,
+                           n, ip->list_count);
+    TimedSpike *ts = malloc((n + 1) * sizeof *ts);
+    if (!ts)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    size_t k = 0;
+    int rc = 0;
+    for (size_t j = 0; j < n && !rc; j++) {
+        double t = m->list[tp->list_first + j];
+        double idx = ip ? m->list[ip->list_first + j] : 0.0;
+        if (!(t >= 0) || !isfinite(t))
+            rc = engram_fail(err, ENGRAM_EXIT_MODEL, "%s: spike time %g ms is not a time >= 0",
+                             p->name, t);
+        else if (!(idx >= 0) || idx != floor(idx) || idx >= p->size)
+            rc = engram_fail(err, ENGRAM_EXIT_MODEL,
+                             "%s: spike index %g is not a neuron of the population (size %u)",
+                             p->name, idx, p->size);
+        else if (t / net->dt + 1e-6 < (double)net->nsteps)   /* later spikes never happen */
+            ts[k++] = (TimedSpike){(int64_t)floor(t / net->dt + 1e-6), (uint32_t)idx};
+    }
+    if (!rc && k)
+        qsort(ts, k, sizeof *ts, timed_cmp);
+    for (size_t j = 1; j < k && !rc; j++)
+        if (ts[j].step == ts[j - 1].step && ts[j].neuron == ts[j - 1].neuron)
+            rc = engram_fail(err, ENGRAM_EXIT_MODEL,
+                             "%s: neuron %u has two spikes in the step at t = %g ms (dt %g ms)",
+                             p->name, ts[j].neuron, (double)ts[j].step * net->dt, net->dt);
+    if (!rc) {
+        p->st_step = malloc((k + 1) * sizeof *p->st_step);
+        p->st_neuron = malloc((k + 1) * sizeof *p->st_neuron);
+        if (!p->st_step || !p->st_neuron)
+            rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    }
+    for (size_t j = 0; j < k && !rc; j++) {
+        p->st_step[j] = ts[j].step;
+        p->st_neuron[j] = ts[j].neuron;
+    }
+    p->st_len = rc ? 0 : k;
+    p->st_next = 0;
+    free(ts);
+    return rc;
+}
+
+static void times_emit(EngramPopRt *p, int64_t step)
+{
+    uint32_t n = 0;
+    while (p->st_next < p->st_len && p->st_step[p->st_next] == step)
+        p->spikes[n++] = p->st_neuron[p->st_next++];
+    p->nspikes = n;
+}
+
+int engram_source_init(EngramNetwork *net, EngramPopRt *p, EngramError *err)
+{
+    if (p->desc->kind == ENGRAM_POP_POISSON)
+        return poisson_init(net, p, err);
+    return times_init(net, p, err);
+}
+
+void engram_source_free(EngramPopRt *p)
+{
+    free(p->heap);
+    free(p->st_step);
+    free(p->st_neuron);
+    p->heap = NULL;
+    p->st_step = NULL;
+    p->st_neuron = NULL;
+}
+
+void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, int64_t step)
+{
+    if (p->desc->kind == ENGRAM_POP_POISSON)
+        poisson_emit(net, p, step);
+    else
+        times_emit(p, step);
+}
+
+/* ---- drives ---------------------------------------------------------------------------------- */
+
+void engram_drives_apply(const EngramNetwork *net, int64_t step)
+{
+    for (uint32_t k = 0; k < net->ndrives; k++) {
+        const EngramDriveRt *dr = &net->drives[k];
+        if (dr->lambda <= 0 || dr->weight == 0)
+            continue;
+        const EngramPopRt *p = &net->pops[dr->desc->dst_pop];
+        const EngramRing *ring = &p->rings[dr->desc->port];
+        size_t base = (size_t)(step % ring->slots) * ring->n;
+        for (uint32_t i = 0; i < p->size; i++) {
+            EngramRng r;
+            engram_rng_init(&r, net->seed, dr->desc->stream, i, (uint64_t)step << 32);
+            uint64_t c = engram_rng_poisson(&r, dr->lambda);
+            if (c == 0)
+                continue;
+            double add = dr->weight * (double)c;
+            if (net->precision == 4)
+                ((float *)ring->data)[base + i] += (float)add;
+            else
+                ((double *)ring->data)[base + i] += add;
+        }
+    }
+}
