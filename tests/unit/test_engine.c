@@ -614,7 +614,7 @@ Test(engine, drive_rate)
 
 static bool same_file(const char *a, const char *b)
 {
-    size_t na, nb;
+    size_t na = 0, nb = 0;
     char *x = read_file(a, &na), *y = read_file(b, &nb);
     bool same = x && y && na == nb && memcmp(x, y, na) == 0;
     free(x);

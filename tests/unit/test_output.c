@@ -213,7 +213,7 @@ Test(output, rewrite_is_byte_identical_and_atomic)
     char path[400];
     snprintf(path, sizeof path, "%s/spikes.h5", root);
     cr_assert_eq(engram_write_spikes(&r.net, root, &err), 0);
-    size_t n1, n2;
+    size_t n1 = 0, n2 = 0;
     char *a = slurp(path, &n1);
     sleep(1);
     cr_assert_eq(engram_write_spikes(&r.net, root, &err), 0);

@@ -1,0 +1,103 @@
+/*
+ * codegen_internal.h - what the codegen files share (not for other phases).
+ *
+ *   codegen.c          module setup, target machine, O3, .ll/.o output, JIT
+ *   codegen_expr.c     IrExpr -> LLVM values inside a kernel; builtins
+ *   codegen_kernels.c  population update and projection delivery kernels
+ *   codegen_blob.c     the model tables (engram_rt.h blob) and the kernel table
+ *
+ * Numeric rules every file follows (docs/language.md section 10 and the
+ * determinism requirement): no fast-math flags at all (not even `contract`,
+ * so no FMA fusion that would change bits between CPUs), IEEE comparisons,
+ * NaN-propagating min/max, and a fixed, documented order of every sum.
+ */
+#ifndef ENGRAM_CODEGEN_INTERNAL_H
+#define ENGRAM_CODEGEN_INTERNAL_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "codegen.h"
+
+/* ---- the whole module ------------------------------------------------------ */
+
+typedef struct CgCtx {
+    DiagCtx *diag;
+    const IrModel *m;
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    /* pre-built types; t_real is the model precision (float or double) */
+    LLVMTypeRef t_real, t_f64, t_i1, t_i8, t_i16, t_i32, t_i64, t_ptr, t_void;
+    /* kernel table in id order: pop update kernels, then delivery kernels */
+    LLVMValueRef *kernels;
+    int nkernels, capkernels;
+    uint32_t *pop_kernel;     /* [npops] kernel id or ENGRAM_NONE */
+    uint32_t *proj_kernel;    /* [nprojs] */
+    int nerrors;              /* errors this phase reported */
+} CgCtx;
+
+struct CgModule {
+    LLVMOrcThreadSafeContextRef tsc;   /* owns ctx; the JIT takes the module from it */
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;                 /* NULL once handed to the JIT */
+    LLVMTargetMachineRef tm;
+};
+
+/* ---- small helpers (codegen.c) ---------------------------------------------- */
+
+LLVMValueRef cg_const_real(CgCtx *c, double v);
+LLVMValueRef cg_const_i64(CgCtx *c, int64_t v);
+LLVMValueRef cg_const_i32(CgCtx *c, int32_t v);
+/* Loads a field of an argument struct at a byte offset (offsetof of the C type). */
+LLVMValueRef cg_load_field(CgCtx *c, LLVMValueRef base, size_t offset, LLVMTypeRef ty,
+                           const char *name);
+/* The element at base[i] of an array of `ty`. */
+LLVMValueRef cg_elem_ptr(CgCtx *c, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef i);
+/* Converts a double to the model precision (no-op in double precision). */
+LLVMValueRef cg_to_real(CgCtx *c, LLVMValueRef f64);
+/* Adds an enum attribute ("noalias", "nocapture", ...) to a function or parameter. */
+void cg_add_attr(CgCtx *c, LLVMValueRef fn, LLVMAttributeIndex idx, const char *name);
+/* Appends a kernel to the table; returns its id. */
+uint32_t cg_kernel_add(CgCtx *c, LLVMValueRef fn);
+/* An internal error (a case sema should have excluded), at the IR's span. */
+void cg_error(CgCtx *c, SrcSpan span, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- expressions (codegen_expr.c) -------------------------------------------- */
+
+/* What an expression inside a kernel can read. */
+typedef struct CgEnv {
+    LLVMValueRef *params;     /* [nparams] loaded, in model precision; NULL = unused */
+    LLVMValueRef *states;     /* [nstates] current values of this neuron */
+    int nstates;
+    LLVMValueRef time;        /* t of this evaluation (stage time), model precision */
+    LLVMValueRef dt;          /* dt, model precision */
+    LLVMValueRef index;       /* neuron index (i64), or NULL */
+    SrcSpan where;            /* for errors without a better span */
+} CgEnv;
+
+/* A numeric value (model precision); booleans become 0/1. */
+LLVMValueRef cg_expr_num(CgCtx *c, const CgEnv *env, const IrExpr *e);
+/* A truth value (i1); numbers are true when != 0 (NaN is true, as in C). */
+LLVMValueRef cg_expr_bool(CgCtx *c, const CgEnv *env, const IrExpr *e);
+/* Marks in used[] every parameter index the expression reads. */
+void cg_expr_params(const IrExpr *e, bool *used, int nparams);
+/* NaN-propagating min/max (llvm.minnum would drop a NaN operand). */
+LLVMValueRef cg_min(CgCtx *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_max(CgCtx *c, LLVMValueRef a, LLVMValueRef b);
+
+/* ---- kernels (codegen_kernels.c) ---------------------------------------------- */
+
+/* Emits engram_pop_<i>_update; returns NULL after an error. */
+LLVMValueRef cg_emit_pop_kernel(CgCtx *c, int pop);
+/* Emits engram_proj_<i>_deliver. */
+LLVMValueRef cg_emit_deliver_kernel(CgCtx *c, int proj);
+
+/* ---- model tables (codegen_blob.c) -------------------------------------------- */
+
+/* Serialises the model into the blob and emits engram_model_blob,
+ * engram_model_blob_size and engram_model_kernels.  Returns 0 or -1. */
+int cg_emit_blob(CgCtx *c);
+
+#endif

@@ -1,0 +1,7 @@
+/* main.c - engramc's entry point; everything happens in driver.c. */
+#include "driver.h"
+
+int main(int argc, char **argv)
+{
+    return driver_main(argc, argv);
+}
