@@ -360,6 +360,10 @@ static void print_stmt(FILE *out, const Stmt *s, int level)
         fprintf(out, "%s %s ", s->name, s->kind == STMT_ASSIGN ? assign_text(s->assign_op) : "=");
         ast_print_expr(out, s->expr);
         break;
+    case STMT_SYNAPSE: case STMT_PRE_TRACE: case STMT_POST_TRACE: case STMT_BOUNDS:
+    case STMT_ON_PRE: case STMT_ON_POST: case STMT_EVERY: case STMT_PLASTICITY:
+        /* plasticity rules are not parsed yet (docs/language.md section 12) */
+        break;
     }
     fputc('\n', out);
 }
@@ -495,6 +499,8 @@ static void print_decl(FILE *out, const Decl *d)
         fputs("}\n", out);
         break;
     case DECL_RECORD: print_record(out, d); break;
+    case DECL_PLASTICITY: case DECL_MODULATOR: case DECL_RELEASE:
+        break;   /* not parsed yet (docs/language.md sections 12-13) */
     }
 }
 

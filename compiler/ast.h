@@ -111,7 +111,17 @@ typedef enum StmtKind {
     STMT_PORT,         /* port name */
     STMT_AUTAPSES,     /* autapses expr (EXPR_BOOL) */
     /* simulation body */
-    STMT_SETTING,      /* name = expr */
+    STMT_SETTING,      /* name = expr; also modulator baseline / tau */
+    /* plasticity rule body (docs/language.md section 12) */
+    STMT_SYNAPSE,      /* synapse name = expr (per-synapse variable, initial value) */
+    STMT_PRE_TRACE,    /* pre name = expr (per presynaptic neuron) */
+    STMT_POST_TRACE,   /* post name = expr (per postsynaptic neuron) */
+    STMT_BOUNDS,       /* bounds expr, expr2 */
+    STMT_ON_PRE,       /* on pre { body } */
+    STMT_ON_POST,      /* on post { body } */
+    STMT_EVERY,        /* every expr { body } */
+    /* projection body */
+    STMT_PLASTICITY,   /* plasticity name (args) */
 } StmtKind;
 
 typedef enum AssignOp { ASSIGN_SET, ASSIGN_ADD, ASSIGN_SUB, ASSIGN_MUL } AssignOp;
@@ -126,8 +136,12 @@ struct Stmt {
     SrcSpan target_span;
     AssignOp assign_op;      /* ASSIGN */
     Expr *expr;              /* value, condition, initial value, right-hand side */
-    Stmt **body;             /* RESET */
+    Expr *expr2;             /* BOUNDS: the upper bound */
+    bool weight_unit;        /* PARAM inside a plasticity rule: `param x : weight` */
+    Stmt **body;             /* RESET, ON_PRE, ON_POST, EVERY */
     int nbody;
+    Arg **args;              /* PLASTICITY: the rule's arguments */
+    int nargs;
 };
 
 /* ---- declarations ------------------------------------------------------- */
@@ -141,8 +155,17 @@ typedef enum DeclKind {
     DECL_PROJECT,      /* project [name:] src -> dst { body } */
     DECL_DRIVE,        /* drive [name:] target poisson(args) weight expr port name */
     DECL_SIMULATION,   /* simulation { settings } */
-    DECL_RECORD,       /* record spikes [paths] */
+    DECL_RECORD,       /* record spikes [paths] | record weights path [every expr] [synapses] */
+    DECL_PLASTICITY,   /* plasticity name "doc" { body } */
+    DECL_MODULATOR,    /* modulator name "doc" { STMT_SETTING baseline / tau } */
+    DECL_RELEASE,      /* release name amount (per spike of path | when ... ) */
 } DeclKind;
+
+typedef enum RecordKind { RECORD_SPIKES, RECORD_WEIGHTS } RecordKind;
+typedef enum ReleaseKind {
+    RELEASE_PER_SPIKE,  /* release M amount per spike of src */
+    RELEASE_WHEN,       /* release M amount when dst[index2] fires within window after src[index] [delay d] */
+} ReleaseKind;
 
 typedef struct Decl Decl;
 
@@ -185,6 +208,15 @@ struct Decl {
     int npaths;
     const char *port;         /* DRIVE */
     SrcSpan port_span;
+    /* RECORD */
+    RecordKind record_kind;
+    Expr *every;              /* RECORD weights: sampling interval, or NULL */
+    bool per_synapse;         /* RECORD weights: `synapses` given */
+    /* RELEASE: name = the modulator; expr = amount; src (and index) / dst (and index2) */
+    ReleaseKind release_kind;
+    Expr *index, *index2;     /* RELEASE_WHEN: neuron indices in src and dst */
+    Expr *window;             /* RELEASE_WHEN: "within" */
+    Expr *delay;              /* RELEASE_WHEN: "delay", or NULL */
 };
 
 /* One parsed file. */

@@ -13,9 +13,9 @@
  *
  *   r = refr[i]; refractory = r > 0
  *   x' = integrate(x)       held variables keep x while refractory
- *   x' += input[p][i]       per port, in port order (held variables too, as
- *                           in Brian2: refractoriness freezes the ODE only);
- *                           the slot is zeroed
+ *   x' += input[p][i]       per port, in port order; discarded into held
+ *                           variables while refractory (as Brian2 does); the
+ *                           slot is zeroed
  *   spike = !refractory && threshold(x')
  *   x' = spike ? reset(x') : x'         assignments in order, as selects
  *   refr[i] = spike ? ref_steps : max(r - 1, 0); spiked[i] = spike
@@ -246,7 +246,8 @@ static void gen_input(PopGen *g, LLVMValueRef *x)
         LLVMValueRef slot = cg_elem_ptr(c, c->t_real, g->iptr[p], g->i);
         LLVMValueRef in = LLVMBuildLoad2(c->b, c->t_real, slot, "in");
         LLVMBuildStore(c->b, cg_const_real(c, 0), slot);
-        x[s] = LLVMBuildFAdd(c->b, x[s], in, "");
+        LLVMValueRef sum = LLVMBuildFAdd(c->b, x[s], in, "");
+        x[s] = g->pop->states[s].held ? LLVMBuildSelect(c->b, g->isref, x[s], sum, "") : sum;
         g->modified[s] = true;
     }
 }

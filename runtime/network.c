@@ -402,7 +402,10 @@ static int build_neuron_pop(EngramNetwork *net, uint32_t i, EngramError *err)
         if (!(r >= 0) || r / net->dt > INT32_MAX / 2)
             return engram_fail(err, ENGRAM_EXIT_MODEL, "%s: refractory period %s = %g ms is "
                                "not a time >= 0", p->name, param_name(m, d->refractory_param), r);
-        p->ref_steps = (int32_t)floor(r / net->dt + 0.5);
+        /* Refractory in the steps n+k after a spike in step n with k*dt < t_ref,
+         * as Brian2 counts them: t_ref = 2 ms at dt = 0.1 ms holds 19 steps. */
+        int32_t steps = (int32_t)floor(r / net->dt + 0.5);
+        p->ref_steps = steps > 0 ? steps - 1 : 0;
     }
     if (d->method == ENGRAM_METHOD_EXACT) {
         size_t nm = (size_t)d->nlinear * (d->nlinear + 1);

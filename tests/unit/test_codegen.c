@@ -351,7 +351,8 @@ static void ref_step(const IrPop *p, const StepIn *in, int n, double **state, do
         ref_integrate(p, in, x, isref, nx);
         for (int q = 0; q < p->nports; q++) {
             int s = p->ports[q].state;
-            nx[s] = add(nx[s], input[q][i]);   /* held variables receive input too */
+            if (!(p->states[s].held && isref))
+                nx[s] = add(nx[s], input[q][i]);
             input[q][i] = 0;
         }
         RefEnv env = {in->params, nx, rd(in->t), rd(in->dt)};

@@ -496,9 +496,10 @@ Test(engine, refractory_period_holds_v)
     double *ts;
     uint64_t *ids;
     size_t n = read_spikes(dir, "V1.exc", &ts, &ids);
-    /* refractory 20 steps holding v = 0: period 90 steps, 69 + 90 m <= 9999 */
-    cr_assert_eq(n, 1110);
-    cr_assert_float_eq(ts[10], 6.9 + 9.0, 1e-9);
+    /* t_ref = 2 ms holds v for the 19 steps after the spike step (k dt < t_ref,
+     * as Brian2): period 89 steps, 69 + 89 m <= 9999 */
+    cr_assert_eq(n, 1120);
+    cr_assert_float_eq(ts[10], 6.9 + 8.9, 1e-9);
     free(ts);
     free(ids);
     free_prog(&prog);
@@ -1027,7 +1028,7 @@ Test(engine, network_structure)
     cr_assert_float_eq(net.pops[1].prop[1], 5.0 * (1 - e), 1e-13);
     cr_assert_float_eq(net.pops[1].prop[2], 1.0, 1e-15);
     cr_assert_float_eq(net.pops[1].prop[3], 0.0, 1e-15);
-    cr_assert_eq(net.pops[1].ref_steps, 20);
+    cr_assert_eq(net.pops[1].ref_steps, 19);   /* 2 ms: the 19 steps after the spike */
     engram_network_free(&net);
     engram_estimate_free(&est);
     free_prog(&prog);
