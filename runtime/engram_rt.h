@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define ENGRAM_BLOB_MAGIC   0x4d524745u   /* "EGRM" */
-#define ENGRAM_ABI_VERSION  1u
+#define ENGRAM_ABI_VERSION  2u
 #define ENGRAM_NONE         0xffffffffu   /* "no index" in any table field */
 
 /* Exit codes shared by engramc and simulators. */
@@ -182,7 +182,53 @@ typedef struct EngramProjDesc {
     EngramDistDesc delay;   /* ms; rounded to steps, at least 1 */
     uint32_t deliver_kernel;
     uint32_t stream;        /* RNG streams stream+0 connectivity, +1 weights, +2 delays */
+    /* plasticity (docs/language.md section 12); all ENGRAM_NONE / 0 when static */
+    uint32_t plastic;       /* 1: a rule is attached (weights are per synapse and mutable) */
+    uint32_t plastic_param; /* PROJ.plastic: 0 freezes the weights at run time */
+    uint32_t first_var;     /* into the var table: nsyn_vars synapse variables, then
+                               npre pre traces, then npost post traces */
+    uint32_t nsyn_vars, npre, npost;
+    uint32_t on_post_kernel;   /* EngramDeliverKernel over target spikes, or ENGRAM_NONE */
+    uint32_t every_kernel;     /* EngramEveryKernel, or ENGRAM_NONE */
+    uint32_t every_param;      /* interval of the every block (ms) */
+    uint32_t w_lo_param, w_hi_param;  /* bounds of w, or ENGRAM_NONE */
+    uint32_t lazy_syn;      /* 1: some synapse variable has an ODE (needs syn_last) */
 } EngramProjDesc;
+
+/* A synapse variable or trace of a plastic projection. */
+typedef struct EngramVarDesc {
+    uint32_t name;          /* string offset */
+    uint32_t unit;          /* string offset */
+    EngramCode init;        /* initial value (INDEX = synapse id or neuron; draws allowed) */
+} EngramVarDesc;
+
+/* A global neuromodulator: dm/dt = (baseline - m) / tau. */
+typedef struct EngramModulatorDesc {
+    uint32_t name, unit;
+    uint32_t baseline_param, tau_param;
+} EngramModulatorDesc;
+
+typedef enum EngramReleaseKind { ENGRAM_RELEASE_PER_SPIKE = 0, ENGRAM_RELEASE_WHEN } EngramReleaseKind;
+
+/* A model-driven release (docs/language.md section 13). */
+typedef struct EngramReleaseDesc {
+    uint32_t name;          /* "release<k>" */
+    uint32_t kind;          /* EngramReleaseKind */
+    uint32_t modulator;     /* index in the modulator table */
+    uint32_t amount_param;
+    uint32_t src_pop, src_index_param;   /* PER_SPIKE: src_pop only */
+    uint32_t dst_pop, dst_index_param;   /* WHEN: dst fires within window after src */
+    uint32_t window_param;
+    EngramDistDesc delay;   /* WHEN: kind CONST with arg ENGRAM_NONE = no delay */
+    uint32_t stream;
+} EngramReleaseDesc;
+
+/* record weights PROJ every T [synapses] */
+typedef struct EngramWeightRecDesc {
+    uint32_t proj;
+    uint32_t every_param;   /* sampling interval (ms) */
+    uint32_t per_synapse;   /* 1: forced; else only when the projection is small (<= 10000) */
+} EngramWeightRecDesc;
 
 typedef struct EngramDriveDesc {
     uint32_t name;          /* given name or "poisson->PATH" */
@@ -202,8 +248,10 @@ typedef struct EngramModelDesc {
     uint32_t dt_param, duration_param, seed_param;
     uint32_t nparams, npops, nstates, nports, nlin_vars, ncoefs, nprojs, ndrives;
     uint32_t ninsns, nlist, nkernels, strings_size;
+    uint32_t nvars, nmodulators, nreleases, nweight_recs;
     uint64_t params_off, pops_off, states_off, ports_off, lin_vars_off, coefs_off;
     uint64_t projs_off, drives_off, insns_off, list_off, strings_off;
+    uint64_t vars_off, modulators_off, releases_off, weight_recs_off;
     uint64_t total_size;
 } EngramModelDesc;
 
@@ -235,13 +283,36 @@ typedef struct EngramPopArgs {
 /* Update neurons [begin, end): phases 1-3 of a step (docs/language.md, section 10). */
 typedef void (*EngramPopKernel)(const EngramPopArgs *a, int64_t begin, int64_t end);
 
+/* The plastic state of one projection, for its kernels.  Arrays of values are
+ * in the model precision; *_last hold the step at which the lazily integrated
+ * variables of that synapse / neuron were last brought up to date. */
+typedef struct EngramPlasticState {
+    void *const *syn;          /* nsyn_vars arrays, one value per synapse (CSR order) */
+    int32_t *syn_last;         /* per synapse, or NULL when no synapse variable has an ODE */
+    void *const *pre;          /* npre arrays over source neurons */
+    int32_t *pre_last;         /* per source neuron */
+    void *const *post;         /* npost arrays over target neurons */
+    int32_t *post_last;        /* per target neuron */
+    void *const *pre_state;    /* state arrays of the source population (pre.X); NULL for sources */
+    void *const *post_state;   /* state arrays of the target population (post.X) */
+    const uint64_t *post_row;  /* ntgt + 1: incoming synapses of target j are
+                                  post_syn[post_row[j] .. post_row[j+1]) */
+    const uint64_t *post_syn;  /* synapse ids, ascending source within a target */
+    const uint32_t *post_src;  /* source of each entry of post_syn */
+    const double *modulators;  /* current level of every modulator */
+    int32_t plastic;           /* PROJ.plastic != 0: run the handlers */
+    int32_t pad;
+} EngramPlasticState;
+
 typedef struct EngramDeliverArgs {
     const uint32_t *spikes;   /* source indices (within the source population) that
-                                 spiked in this step, ascending */
+                                 spiked in this step, ascending; for an on-post kernel
+                                 the target indices that spiked */
     int64_t nspikes;
     const uint64_t *row;      /* CSR by source: synapses of source s are [row[s], row[s+1]) */
     const uint32_t *col;      /* target index of each synapse, ascending within a row */
-    const void *weight;       /* per-synapse weight, or NULL: homogeneous weight_value */
+    void *weight;             /* per-synapse weight, or NULL: homogeneous weight_value
+                                 (always per synapse, and updated, when plastic) */
     const uint16_t *delay;    /* per-synapse delay in steps, or NULL: delay_steps */
     void *ring;               /* the target port's ring: ring_slots rows of ntgt values */
     int64_t ntgt;
@@ -251,10 +322,18 @@ typedef struct EngramDeliverArgs {
     double weight_value;      /* homogeneous weight */
     int32_t delay_steps;      /* homogeneous delay */
     int32_t pad;
+    const EngramPlasticState *plastic;  /* NULL for a static projection */
+    double t;                 /* time at the start of the step (ms) */
+    double dt;
+    int64_t nsrc;             /* size of the source population */
 } EngramDeliverArgs;
 
-/* Deliver this step's spikes of one projection into the target rings. */
+/* Deliver this step's spikes of one projection into the target rings, running
+ * the on-pre handler of a plastic projection; with the same signature, the
+ * on-post kernel runs the on-post handler for the target spikes in a->spikes. */
 typedef void (*EngramDeliverKernel)(const EngramDeliverArgs *a);
+/* Runs the every block over the synapses of sources [begin, end). */
+typedef void (*EngramEveryKernel)(const EngramDeliverArgs *a, int64_t begin, int64_t end);
 
 /* ---- entry points --------------------------------------------------------------------- */
 typedef struct EngramProgram {
@@ -288,6 +367,10 @@ uint32_t engram_blob_lin_var(EngramBlobWriter *w, uint32_t state_index);
 uint32_t engram_blob_coef(EngramBlobWriter *w, EngramCode code);
 uint32_t engram_blob_proj(EngramBlobWriter *w, const EngramProjDesc *p);
 uint32_t engram_blob_drive(EngramBlobWriter *w, const EngramDriveDesc *d);
+uint32_t engram_blob_var(EngramBlobWriter *w, const EngramVarDesc *v);
+uint32_t engram_blob_modulator(EngramBlobWriter *w, const EngramModulatorDesc *m);
+uint32_t engram_blob_release(EngramBlobWriter *w, const EngramReleaseDesc *r);
+uint32_t engram_blob_weight_rec(EngramBlobWriter *w, const EngramWeightRecDesc *r);
 /* header fields other than counts/offsets come from *hdr; returns a malloc'd
  * 16-aligned blob and its size, or NULL on OOM.  The writer stays valid. */
 uint8_t *engram_blob_finish(EngramBlobWriter *w, const EngramModelDesc *hdr, uint64_t *size);
