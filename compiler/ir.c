@@ -284,6 +284,18 @@ void ir_print_expr(FILE *out, const IrExpr *e, const IrModel *m, const IrPop *po
     case IR_CALL: fputs(ir_builtin_name(e->fn), out); print_call_args(out, e, m, pop); break;
     case IR_UNIFORM: fputs("uniform", out); print_call_args(out, e, m, pop); break;
     case IR_NORMAL: fputs("normal", out); print_call_args(out, e, m, pop); break;
+    case IR_WEIGHT: fputs("w", out); break;
+    case IR_SYNVAR: fprintf(out, "syn[%d]", e->index); break;
+    case IR_PRE_TRACE: fprintf(out, "pre_trace[%d]", e->index); break;
+    case IR_POST_TRACE: fprintf(out, "post_trace[%d]", e->index); break;
+    case IR_PRE_STATE: fprintf(out, "pre.s[%d]", e->index); break;
+    case IR_POST_STATE: fprintf(out, "post.s[%d]", e->index); break;
+    case IR_MODULATOR:
+        if (m && e->index >= 0 && e->index < m->nmodulators)
+            fputs(m->modulators[e->index].name, out);
+        else
+            fprintf(out, "modulator[%d]", e->index);
+        break;
     }
 }
 

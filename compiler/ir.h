@@ -33,6 +33,14 @@ typedef enum IrExprKind {
     IR_CALL,      /* fn (EngramBuiltin), args a, b, c by arity */
     IR_UNIFORM,   /* a = low, b = high (initial values only) */
     IR_NORMAL,    /* a = mean, b = sd, c = min or NULL, d = max or NULL */
+    /* inside a plasticity rule instance (docs/language.md section 12) */
+    IR_WEIGHT,    /* w of the current synapse */
+    IR_SYNVAR,    /* index: synapse variable of the rule */
+    IR_PRE_TRACE, /* index: pre trace of the synapse's source neuron (up to date) */
+    IR_POST_TRACE,/* index: post trace of the synapse's target neuron (up to date) */
+    IR_PRE_STATE, /* index: state variable of the source population (pre.X) */
+    IR_POST_STATE,/* index: state variable of the target population (post.X) */
+    IR_MODULATOR, /* index: level of a modulator */
 } IrExprKind;
 
 typedef struct IrExpr IrExpr;
@@ -105,6 +113,66 @@ typedef struct IrDist {
     int arg[4];           /* param indices; -1: absent */
 } IrDist;
 
+/* ---- plasticity ---------------------------------------------------------- */
+
+typedef struct IrVar {          /* a synapse variable or a trace */
+    const char *name;
+    EngramDim dim;
+    IrExpr *init;               /* initial value (may draw; IR_INDEX = synapse id / neuron) */
+    IrExpr *lin_a, *lin_b;      /* dx/dt = a x + b (expressions of params), NULL: no ODE */
+} IrVar;
+
+typedef enum IrTargetKind { IR_TGT_WEIGHT, IR_TGT_SYNVAR, IR_TGT_PRE, IR_TGT_POST } IrTargetKind;
+
+typedef struct IrRuleAssign {
+    IrTargetKind target;
+    int index;                  /* SYNVAR / PRE / POST */
+    AssignOp op;
+    IrExpr *value;
+} IrRuleAssign;
+
+typedef struct IrHandler {       /* on pre / on post / every */
+    IrRuleAssign *before; int nbefore;   /* trace statements before the synapse loop */
+    IrRuleAssign *syn; int nsyn;         /* per synapse, in order */
+    IrRuleAssign *after; int nafter;     /* trace statements after the synapse loop */
+} IrHandler;
+
+typedef struct IrRule {
+    const char *name;            /* the rule's name ("STDP") */
+    IrVar *syn_vars; int nsyn_vars;
+    IrVar *pre; int npre;
+    IrVar *post; int npost;
+    IrHandler on_pre, on_post, every;
+    bool has_on_pre, has_on_post, has_every;
+    int every_param;             /* interval (ms), -1 without every */
+    int w_lo_param, w_hi_param;  /* bounds, -1 without */
+    int plastic_param;           /* PROJ.plastic */
+} IrRule;
+
+typedef struct IrModulator {
+    const char *name;
+    EngramDim dim;
+    int baseline_param, tau_param;
+    SrcSpan span;
+} IrModulator;
+
+typedef struct IrRelease {
+    EngramReleaseKind kind;
+    int modulator;
+    int amount_param;
+    int src, src_index_param;    /* population index; param index of the neuron (WHEN) */
+    int dst, dst_index_param;    /* WHEN */
+    int window_param;            /* WHEN */
+    IrDist delay;                /* WHEN: kind CONST with arg[0] = -1: no delay */
+    SrcSpan span;
+} IrRelease;
+
+typedef struct IrWeightRec {
+    int proj;
+    int every_param;             /* sampling interval (ms) */
+    bool per_synapse;
+} IrWeightRec;
+
 typedef struct IrProj {
     const char *name;     /* given name or "SRC->DST" */
     int src, dst;         /* population indices */
@@ -114,6 +182,7 @@ typedef struct IrProj {
     bool autapses;
     IrDist weight, delay;
     SrcSpan span;
+    IrRule *plasticity;   /* NULL: static synapses */
 } IrProj;
 
 typedef struct IrDrive {
@@ -131,6 +200,9 @@ typedef struct IrModel {
     IrPop *pops; int npops;
     IrProj *projs; int nprojs;
     IrDrive *drives; int ndrives;
+    IrModulator *modulators; int nmodulators;
+    IrRelease *releases; int nreleases;
+    IrWeightRec *weight_recs; int nweight_recs;
     int dt_param, duration_param, seed_param;
 } IrModel;
 

@@ -471,7 +471,8 @@ static void lower_links(Lower *L)
         const SemaProj *p = &S->projs[i];
         m->projs[i] = (IrProj){p->name, (int)(p->src - S->pops), (int)(p->dst - S->pops), p->port,
                                p->rule, rank_of(L, p->rule_sid), p->autapses,
-                               lower_dist(L, &p->weight), lower_dist(L, &p->delay), p->decl->span};
+                               lower_dist(L, &p->weight), lower_dist(L, &p->delay), p->decl->span,
+                               NULL};
     }
     m->ndrives = S->ndrives;
     m->drives = arena_alloc(S->a, (size_t)(S->ndrives + 1) * sizeof *m->drives);
