@@ -332,13 +332,54 @@ static void print_keyword_expr(FILE *out, const char *kw, const Expr *e)
     ast_print_expr(out, e);
 }
 
+/* "keyword name = expr" statements. */
+static void print_named(FILE *out, const char *kw, const Stmt *s)
+{
+    fprintf(out, "%s %s = ", kw, s->name);
+    ast_print_expr(out, s->expr);
+}
+
+/* The body of reset, on pre, on post and every, after its head. */
+static void print_body(FILE *out, const Stmt *s, int level)
+{
+    fputs(" {\n", out);
+    print_stmts(out, s->body, s->nbody, level + 1);
+    indent(out, level);
+    fputc('}', out);
+}
+
+/* `param x = e`, and in a rule `param x : weight` with an optional value. */
+static void print_param(FILE *out, const Stmt *s)
+{
+    if (!s->weight_unit) {
+        print_named(out, "param", s);
+        return;
+    }
+    fprintf(out, "param %s : weight", s->name);
+    if (s->expr) {
+        fputs(" = ", out);
+        ast_print_expr(out, s->expr);
+    }
+}
+
+/* A projection's `plasticity NAME` or `plasticity NAME(args)`. */
+static void print_use_rule(FILE *out, const Stmt *s)
+{
+    fprintf(out, "plasticity %s", s->name);
+    if (s->args) {
+        fputc('(', out);
+        print_args(out, s->args, s->nargs);
+        fputc(')', out);
+    }
+}
+
 static void print_stmt(FILE *out, const Stmt *s, int level)
 {
     indent(out, level);
     switch (s->kind) {
-    case STMT_PARAM: fprintf(out, "param %s = ", s->name); ast_print_expr(out, s->expr); break;
-    case STMT_STATE: fprintf(out, "state %s = ", s->name); ast_print_expr(out, s->expr); break;
-    case STMT_LET: fprintf(out, "let %s = ", s->name); ast_print_expr(out, s->expr); break;
+    case STMT_PARAM: print_param(out, s); break;
+    case STMT_STATE: print_named(out, "state", s); break;
+    case STMT_LET: print_named(out, "let", s); break;
     case STMT_ODE: fprintf(out, "d%s/dt = ", s->name); ast_print_expr(out, s->expr); break;
     case STMT_THRESHOLD: print_keyword_expr(out, "threshold", s->expr); break;
     case STMT_REFRACTORY: print_keyword_expr(out, "refractory", s->expr); break;
@@ -346,12 +387,7 @@ static void print_stmt(FILE *out, const Stmt *s, int level)
     case STMT_WEIGHT: print_keyword_expr(out, "weight", s->expr); break;
     case STMT_DELAY: print_keyword_expr(out, "delay", s->expr); break;
     case STMT_AUTAPSES: print_keyword_expr(out, "autapses", s->expr); break;
-    case STMT_RESET:
-        fputs("reset {\n", out);
-        print_stmts(out, s->body, s->nbody, level + 1);
-        indent(out, level);
-        fputc('}', out);
-        break;
+    case STMT_RESET: fputs("reset", out); print_body(out, s, level); break;
     case STMT_INPUT: fprintf(out, "input %s -> %s", s->name, s->target); break;
     case STMT_METHOD: fprintf(out, "method %s", s->name); break;
     case STMT_PORT: fprintf(out, "port %s", s->name); break;
@@ -360,10 +396,18 @@ static void print_stmt(FILE *out, const Stmt *s, int level)
         fprintf(out, "%s %s ", s->name, s->kind == STMT_ASSIGN ? assign_text(s->assign_op) : "=");
         ast_print_expr(out, s->expr);
         break;
-    case STMT_SYNAPSE: case STMT_PRE_TRACE: case STMT_POST_TRACE: case STMT_BOUNDS:
-    case STMT_ON_PRE: case STMT_ON_POST: case STMT_EVERY: case STMT_PLASTICITY:
-        /* plasticity rules are not parsed yet (docs/language.md section 12) */
+    case STMT_SYNAPSE: print_named(out, "synapse", s); break;
+    case STMT_PRE_TRACE: print_named(out, "pre", s); break;
+    case STMT_POST_TRACE: print_named(out, "post", s); break;
+    case STMT_BOUNDS:
+        print_keyword_expr(out, "bounds", s->expr);
+        fputs(", ", out);
+        ast_print_expr(out, s->expr2);
         break;
+    case STMT_ON_PRE: fputs("on pre", out); print_body(out, s, level); break;
+    case STMT_ON_POST: fputs("on post", out); print_body(out, s, level); break;
+    case STMT_EVERY: print_keyword_expr(out, "every", s->expr); print_body(out, s, level); break;
+    case STMT_PLASTICITY: print_use_rule(out, s); break;
     }
     fputc('\n', out);
 }
@@ -469,12 +513,76 @@ static void print_drive(FILE *out, const Decl *d)
     fprintf(out, " port %s\n", d->port);
 }
 
+/* record weights NAME | SRC -> DST, then the options. */
+static void print_record_weights(FILE *out, const Decl *d)
+{
+    fputs("record weights ", out);
+    if (d->npaths > 0) {
+        print_path(out, &d->paths[0]);
+    } else {
+        print_path(out, &d->src);
+        fputs(" -> ", out);
+        print_path(out, &d->dst);
+    }
+    if (d->every) {
+        fputs(" every ", out);
+        ast_print_expr(out, d->every);
+    }
+    fputs(d->per_synapse ? " synapses\n" : "\n", out);
+}
+
 static void print_record(FILE *out, const Decl *d)
 {
+    if (d->record_kind == RECORD_WEIGHTS) {
+        print_record_weights(out, d);
+        return;
+    }
     fputs("record spikes", out);
     for (int i = 0; i < d->npaths; i++) {
         fputs(i ? ", " : " ", out);
         print_path(out, &d->paths[i]);
+    }
+    fputc('\n', out);
+}
+
+/* plasticity and modulator: name, doc, body. */
+static void print_named_block(FILE *out, const char *kw, const Decl *d)
+{
+    fprintf(out, "%s %s", kw, d->name);
+    print_doc(out, d->doc);
+    fputs(" {\n", out);
+    print_stmts(out, d->body, d->nbody, 1);
+    fputs("}\n", out);
+}
+
+/* A neuron of a release: PATH[index]. */
+static void print_indexed(FILE *out, const Path *p, const Expr *index)
+{
+    print_path(out, p);
+    fputc('[', out);
+    ast_print_expr(out, index);
+    fputc(']', out);
+}
+
+static void print_release(FILE *out, const Decl *d)
+{
+    fprintf(out, "release %s ", d->name);
+    ast_print_expr(out, d->expr);
+    if (d->release_kind == RELEASE_PER_SPIKE) {
+        fputs(" per spike of ", out);
+        print_path(out, &d->src);
+        fputc('\n', out);
+        return;
+    }
+    fputs(" when ", out);
+    print_indexed(out, &d->dst, d->index2);
+    fputs(" fires within ", out);
+    ast_print_expr(out, d->window);
+    fputs(" after ", out);
+    print_indexed(out, &d->src, d->index);
+    if (d->delay) {
+        fputs(" delay ", out);
+        ast_print_expr(out, d->delay);
     }
     fputc('\n', out);
 }
@@ -499,8 +607,9 @@ static void print_decl(FILE *out, const Decl *d)
         fputs("}\n", out);
         break;
     case DECL_RECORD: print_record(out, d); break;
-    case DECL_PLASTICITY: case DECL_MODULATOR: case DECL_RELEASE:
-        break;   /* not parsed yet (docs/language.md sections 12-13) */
+    case DECL_PLASTICITY: print_named_block(out, "plasticity", d); break;
+    case DECL_MODULATOR: print_named_block(out, "modulator", d); break;
+    case DECL_RELEASE: print_release(out, d); break;
     }
 }
 
@@ -508,7 +617,7 @@ static void print_decl(FILE *out, const Decl *d)
 static bool is_block(const Decl *d)
 {
     return d->kind == DECL_NEURON || d->kind == DECL_REGION || d->kind == DECL_PROJECT ||
-           d->kind == DECL_SIMULATION;
+           d->kind == DECL_SIMULATION || d->kind == DECL_PLASTICITY || d->kind == DECL_MODULATOR;
 }
 
 void ast_print_file(FILE *out, const AstFile *f)

@@ -1,5 +1,5 @@
 /*
- * parser.y - the Engram grammar (docs/language.md sections 3-9).
+ * parser.y - the Engram grammar (docs/language.md sections 3-9, 12-14).
  *
  * A pure bison parser over the reentrant flex scanner in lexer.l.  Locations
  * are SrcSpans (file index plus inclusive first/last line and column).  Nodes
@@ -8,7 +8,8 @@
  * (nesting limit, too many errors) still returns what it read.
  *
  * Order of the file: declarations and helpers; the file and its items; one
- * section per declaration kind with its block items; expressions; error
+ * section per declaration kind with its block items (plasticity rules,
+ * modulators and releases after the projections); expressions; error
  * reporting (yyreport_syntax_error, which turns bison's expected-token set
  * into "unexpected X, expected Y").
  *
@@ -17,9 +18,18 @@
  * until the next item keyword (or '}' inside a block).  Block headers have
  * `KW error '{' ...` so a bad header still lets the body be parsed.
  *
- * Adding a block (plasticity, modulator, protocol ...): a keyword token, a
- * `decl` alternative with its own item list (copy neuron_decl/nitems), and
- * the keyword in block_keyword() of lexer.l for the unclosed-brace note.
+ * Adding a block (protocol ...): a keyword token, a `decl` alternative with
+ * its own item list (copy plasticity_decl/ritems), and the keyword in
+ * block_keyword() of lexer.l for the unclosed-brace note.
+ *
+ * Contextual words: the fixed words of a release ("per spike of", "when ...
+ * fires within ... after") and of `record weights ... synapses` are not
+ * reserved.  The grammar reads them as identifiers, which is unambiguous
+ * because an expression or a path is never followed by an identifier, and
+ * the actions check the text (expect_word), reporting a wrong word the way a
+ * syntax error would.  `pre` and `post` are keywords (trace declarations and
+ * handler heads) that may also start a dotted name in an expression
+ * (`post.v`).
  */
 %require "3.8"
 %define api.pure full
@@ -290,6 +300,125 @@ static Path *path_copy(ParseCtx *ctx, Path p)
     return q;
 }
 
+/* The name `pre.v` / `post.v`: side is "pre" or "post", rest the parts after
+ * the dot. */
+static Expr *mk_side_name(ParseCtx *ctx, const char *side, AstList rest, SrcSpan span)
+{
+    AstList parts = {0};
+    ast_list_push(ctx->arena, &parts, (void *)side);
+    for (int i = 0; i < rest.count; i++)
+        ast_list_push(ctx->arena, &parts, rest.items[i]);
+    return mk_name(ctx, parts, span);
+}
+
+/* A body of assignments (reset, on pre, on post, every). */
+static Stmt *mk_body_stmt(ParseCtx *ctx, StmtKind kind, SrcSpan span, Expr *e, AstList body)
+{
+    Stmt *s = mk_stmt_expr(ctx, kind, span, e);
+    s->body = (Stmt **)body.items;
+    s->nbody = body.count;
+    return s;
+}
+
+/* `param x : weight` (value NULL) or `param x : weight = value`. */
+static Stmt *mk_weight_param(ParseCtx *ctx, SrcSpan span, const char *name, SrcSpan name_span, Expr *value)
+{
+    Stmt *s = mk_stmt(ctx, STMT_PARAM, span, name, name_span, value);
+    s->weight_unit = true;
+    return s;
+}
+
+/* `param x : mV`: only the weight's unit can be named after ':'. */
+static Stmt *bad_param_dimension(ParseCtx *ctx, const char *word, SrcSpan at)
+{
+    diag_error(ctx->diag, at, "expected 'weight' after ':', not '%.32s'", word);
+    diag_hint(ctx->diag, "': weight' gives a rule param the unit of the projection's weight; "
+                         "other params take their unit from their value (param tau = 20 ms)");
+    return NULL;
+}
+
+/* An identifier that stands for a fixed word of the grammar ("per",
+ * "weights"): what was written, where, and what is wanted there. */
+typedef struct Word {
+    const char *got;
+    SrcSpan at;
+    const char *want, *alt;
+} Word;
+
+/* got must be want.  A different word is reported as a syntax error would
+ * be, naming also the alternative (if any) that could have stood there. */
+static bool expect_word(ParseCtx *ctx, Word w)
+{
+    if (strcmp(w.got, w.want) == 0)
+        return true;
+    if (w.alt && strcmp(w.got, w.alt) != 0)
+        diag_error(ctx->diag, w.at, "unexpected identifier '%.32s', expected '%s' or '%s'", w.got,
+                   w.want, w.alt);
+    else
+        diag_error(ctx->diag, w.at, "unexpected identifier '%.32s', expected '%s'", w.got, w.want);
+    return false;
+}
+
+/* All n words as wanted; only the first wrong one is reported. */
+static bool expect_words(ParseCtx *ctx, const Word *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!expect_word(ctx, w[i]))
+            return false;
+    return true;
+}
+
+/* release M AMOUNT ...: the parts both forms share. */
+static Decl *mk_release(ParseCtx *ctx, SrcSpan span, const char *name, SrcSpan name_span,
+                        Expr *amount, ReleaseKind kind, Path src)
+{
+    Decl *d = ast_decl_new(ctx->arena, DECL_RELEASE, span);
+    set_name(d, name, name_span);
+    d->expr = amount;
+    d->release_kind = kind;
+    d->src = src;
+    return d;
+}
+
+/* release M AMOUNT when DST[i2] fires within W after SRC[i1] (delay D)? */
+static Decl *mk_release_when(Decl *d, Path dst, Expr *index2, Expr *window,
+                             Expr *index, Expr *delay)
+{
+    d->dst = dst;
+    d->index2 = index2;
+    d->window = window;
+    d->index = index;
+    d->delay = delay;
+    return d;
+}
+
+/* record weights PROJ (every e)? (synapses)?: PROJ is a given name (in
+ * paths[0]) or src -> dst. */
+static Decl *mk_record_weights(ParseCtx *ctx, SrcSpan span)
+{
+    Decl *d = ast_decl_new(ctx->arena, DECL_RECORD, span);
+    d->record_kind = RECORD_WEIGHTS;
+    return d;
+}
+
+/* The span of the whole item, and its options. */
+static Decl *record_options(Decl *d, SrcSpan span, Expr *every, bool per_synapse)
+{
+    d->span = span;
+    d->every = every;
+    d->per_synapse = per_synapse;
+    return d;
+}
+
+static Decl *record_named(ParseCtx *ctx, Decl *d, const char *name, SrcSpan name_span)
+{
+    AstList parts = {0};
+    ast_list_push(ctx->arena, &parts, (void *)name);
+    d->paths = path_copy(ctx, mk_path(parts, name_span));
+    d->npaths = 1;
+    return d;
+}
+
 static void model_line(ParseCtx *ctx, const char *name, SrcSpan name_span, SrcSpan span)
 {
     if (ctx->out->model_name || ctx->decls.count > 0) {
@@ -336,6 +465,8 @@ static void model_line(ParseCtx *ctx, const char *name, SrcSpan name_span, SrcSp
 %token AUTAPSES "'autapses'" DRIVE "'drive'" SIMULATION "'simulation'"
 %token RECORD "'record'" SPIKES "'spikes'" TRUE "'true'" FALSE "'false'"
 %token AND "'and'" OR "'or'" NOT "'not'"
+%token PLASTICITY "'plasticity'" SYNAPSE "'synapse'" PRE "'pre'" POST "'post'"
+%token BOUNDS "'bounds'" ON "'on'" EVERY "'every'" MODULATOR "'modulator'" RELEASE "'release'"
 %token ARROW "'->'" LE "'<='" GE "'>='" EQ "'=='" NE "'!='"
 %token ADD_ASSIGN "'+='" SUB_ASSIGN "'-='" MUL_ASSIGN "'*='"
 
@@ -349,15 +480,16 @@ static void model_line(ParseCtx *ctx, const char *name, SrcSpan name_span, SrcSp
 %right '^'
 
 %type <decl> decl use_decl param_decl neuron_decl region_decl member project_decl
-%type <decl> drive_decl simulation_decl record_decl
-%type <stmt> nitem assign pitem setting
-%type <list> nitems assigns members pitems settings path_parts use_names
+%type <decl> drive_decl simulation_decl record_decl plasticity_decl modulator_decl release_decl
+%type <decl> weights_target
+%type <stmt> nitem assign pitem setting ritem
+%type <list> nitems assigns members pitems settings path_parts use_names ritems
 %type <list> opt_args args exprs path_list
 %type <path> path
-%type <expr> expr primary
+%type <expr> expr primary opt_every opt_delay
 %type <arg> arg
 %type <str> opt_doc
-%type <op> assign_op
+%type <op> assign_op opt_synapses
 
 %%
 
@@ -387,6 +519,7 @@ item
 decl
     : use_decl | param_decl | neuron_decl | region_decl | project_decl
     | drive_decl | simulation_decl | record_decl
+    | plasticity_decl | modulator_decl | release_decl
     ;
 
 path_parts
@@ -445,8 +578,7 @@ nitem
     | DERIV '=' expr            { $$ = mk_stmt(ctx, STMT_ODE, @$, $1, @1, $3); }
     | THRESHOLD expr            { $$ = mk_stmt_expr(ctx, STMT_THRESHOLD, @$, $2); }
     | REFRACTORY expr           { $$ = mk_stmt_expr(ctx, STMT_REFRACTORY, @$, $2); }
-    | RESET '{' assigns '}'
-        { $$ = mk_stmt_expr(ctx, STMT_RESET, @$, NULL); $$->body = (Stmt **)$3.items; $$->nbody = $3.count; }
+    | RESET '{' assigns '}'     { $$ = mk_body_stmt(ctx, STMT_RESET, @$, NULL, $3); }
     | INPUT IDENT ARROW IDENT
         { $$ = mk_stmt(ctx, STMT_INPUT, @$, $2, @2, NULL); $$->target = $4; $$->target_span = @4; }
     | METHOD IDENT              { $$ = mk_stmt(ctx, STMT_METHOD, @$, $2, @2, NULL); }
@@ -531,8 +663,88 @@ pitem
     | PORT IDENT                { $$ = mk_stmt(ctx, STMT_PORT, @$, $2, @2, NULL); }
     | AUTAPSES TRUE             { $$ = mk_stmt_expr(ctx, STMT_AUTAPSES, @$, mk_value(ctx, EXPR_BOOL, 1, @2)); }
     | AUTAPSES FALSE            { $$ = mk_stmt_expr(ctx, STMT_AUTAPSES, @$, mk_value(ctx, EXPR_BOOL, 0, @2)); }
+    | PLASTICITY IDENT          { $$ = mk_stmt(ctx, STMT_PLASTICITY, @$, $2, @2, NULL); }
+    | PLASTICITY IDENT '(' opt_args ')'
+        { $$ = mk_stmt(ctx, STMT_PLASTICITY, @$, $2, @2, NULL); $$->args = args_array(ctx, &$4);
+          $$->nargs = $4.count; }
     | ';'                       { $$ = NULL; }
     | error                     { $$ = NULL; }
+    ;
+
+/* ---- plasticity rules (section 12) ------------------------------------------------- */
+
+/* plasticity := "plasticity" IDENT STRING? "{" ritem* "}" */
+plasticity_decl
+    : PLASTICITY IDENT opt_doc '{' ritems '}'
+        { $$ = mk_block(ctx, DECL_PLASTICITY, @$, $5); set_name($$, $2, @2); $$->doc = $3; }
+    | PLASTICITY error '{' ritems '}'
+        { $$ = NULL; }
+    ;
+
+ritems
+    : %empty                    { $$ = (AstList){0}; }
+    | ritems ritem              { $$ = $1; push(ctx, &$$, $2); }
+    ;
+
+/* ritem: the items of docs/language.md section 12.  A handler or clocked
+ * block whose head is broken still has its body read (ON error / EVERY
+ * error), so the rest of the rule parses. */
+ritem
+    : PARAM IDENT '=' expr      { $$ = mk_stmt(ctx, STMT_PARAM, @$, $2, @2, $4); }
+    | PARAM IDENT ':' WEIGHT    { $$ = mk_weight_param(ctx, @$, $2, @2, NULL); }
+    | PARAM IDENT ':' WEIGHT '=' expr
+                                { $$ = mk_weight_param(ctx, @$, $2, @2, $6); }
+    | PARAM IDENT ':' IDENT     { $$ = bad_param_dimension(ctx, $4, @4); }
+    | PARAM IDENT ':' IDENT '=' expr
+                                { $$ = bad_param_dimension(ctx, $4, @4); }
+    | SYNAPSE IDENT '=' expr    { $$ = mk_stmt(ctx, STMT_SYNAPSE, @$, $2, @2, $4); }
+    | PRE IDENT '=' expr        { $$ = mk_stmt(ctx, STMT_PRE_TRACE, @$, $2, @2, $4); }
+    | POST IDENT '=' expr       { $$ = mk_stmt(ctx, STMT_POST_TRACE, @$, $2, @2, $4); }
+    | DERIV '=' expr            { $$ = mk_stmt(ctx, STMT_ODE, @$, $1, @1, $3); }
+    | LET IDENT '=' expr        { $$ = mk_stmt(ctx, STMT_LET, @$, $2, @2, $4); }
+    | BOUNDS expr ',' expr      { $$ = mk_stmt_expr(ctx, STMT_BOUNDS, @$, $2); $$->expr2 = $4; }
+    | ON PRE '{' assigns '}'    { $$ = mk_body_stmt(ctx, STMT_ON_PRE, @$, NULL, $4); }
+    | ON POST '{' assigns '}'   { $$ = mk_body_stmt(ctx, STMT_ON_POST, @$, NULL, $4); }
+    | ON error '{' assigns '}'  { $$ = NULL; }
+    | EVERY expr '{' assigns '}'
+                                { $$ = mk_body_stmt(ctx, STMT_EVERY, @$, $2, $4); }
+    | EVERY error '{' assigns '}'
+                                { $$ = NULL; }
+    | ';'                       { $$ = NULL; }
+    | error                     { $$ = NULL; }
+    ;
+
+/* ---- modulators and releases (section 13) -------------------------------------------- */
+
+/* modulator := "modulator" IDENT STRING? "{" (IDENT "=" expr)* "}"
+ * (sema checks that the settings are baseline and tau) */
+modulator_decl
+    : MODULATOR IDENT opt_doc '{' settings '}'
+        { $$ = mk_block(ctx, DECL_MODULATOR, @$, $5); set_name($$, $2, @2); $$->doc = $3; }
+    | MODULATOR error '{' settings '}'
+        { $$ = NULL; }
+    ;
+
+/* release := "release" IDENT expr "per" "spike" "of" path
+ *          | "release" IDENT expr "when" path "[" expr "]" "fires" "within" expr
+ *            "after" path "[" expr "]" ("delay" expr)?
+ * The quoted words other than "release" and "delay" are identifiers here. */
+release_decl
+    : RELEASE IDENT expr IDENT IDENT IDENT path
+        { $$ = expect_words(ctx, (Word[]){{$4, @4, "per", "when"}, {$5, @5, "spike", NULL},
+                                          {$6, @6, "of", NULL}}, 3)
+               ? mk_release(ctx, @$, $2, @2, $3, RELEASE_PER_SPIKE, $7) : NULL; }
+    | RELEASE IDENT expr IDENT path '[' expr ']' IDENT IDENT expr IDENT path '[' expr ']' opt_delay
+        { $$ = expect_words(ctx, (Word[]){{$4, @4, "when", "per"}, {$9, @9, "fires", NULL},
+                                          {$10, @10, "within", NULL}, {$12, @12, "after", NULL}}, 4)
+               ? mk_release_when(mk_release(ctx, @$, $2, @2, $3, RELEASE_WHEN, $13), $5, $7,
+                                 $11, $15, $17)
+               : NULL; }
+    ;
+
+opt_delay
+    : %empty                    { $$ = NULL; }
+    | DELAY expr                { $$ = $2; }
     ;
 
 /* ---- drives, simulation, record ---------------------------------------------------- */
@@ -563,10 +775,32 @@ setting
     | error                     { $$ = NULL; }
     ;
 
-/* record := "record" "spikes" (path ("," path)*)? */
+/* record := "record" "spikes" (path ("," path)*)?
+ *         | "record" "weights" (IDENT | path "->" path) ("every" expr)? "synapses"?
+ * ("weights" and "synapses" are identifiers here) */
 record_decl
     : RECORD SPIKES             { $$ = mk_record(ctx, @$, (AstList){0}); }
     | RECORD SPIKES path_list   { $$ = mk_record(ctx, @$, $3); }
+    | RECORD IDENT weights_target opt_every opt_synapses
+        { $$ = expect_word(ctx, (Word){$2, @2, "weights", "spikes"}) && $5 >= 0
+               ? record_options($3, @$, $4, $5 == 1) : NULL; }
+    ;
+
+/* A projection: its given name, or src -> dst (the span is fixed up above). */
+weights_target
+    : IDENT                     { $$ = record_named(ctx, mk_record_weights(ctx, @$), $1, @1); }
+    | path ARROW path           { $$ = mk_record_weights(ctx, @$); $$->src = $1; $$->dst = $3; }
+    ;
+
+opt_every
+    : %empty                    { $$ = NULL; }
+    | EVERY expr                { $$ = $2; }
+    ;
+
+/* 0: absent, 1: "synapses", -1: another word (reported) */
+opt_synapses
+    : %empty                    { $$ = 0; }
+    | IDENT                     { $$ = expect_word(ctx, (Word){$1, @1, "synapses", NULL}) ? 1 : -1; }
     ;
 
 path_list
@@ -601,9 +835,12 @@ primary
     | TRUE                      { $$ = mk_value(ctx, EXPR_BOOL, 1, @$); }
     | FALSE                     { $$ = mk_value(ctx, EXPR_BOOL, 0, @$); }
     | path_parts                { $$ = mk_name(ctx, $1, @$); }
+    | PRE '.' path_parts        { $$ = mk_side_name(ctx, "pre", $3, @$); }
+    | POST '.' path_parts       { $$ = mk_side_name(ctx, "post", $3, @$); }
     | IDENT '(' opt_args ')'    { $$ = mk_call(ctx, $1, @1, $3, @$); $$->args = args_array(ctx, &$3); }
     | '(' expr ')'              { $$ = $2; }
     | '[' exprs ']'             { $$ = mk_list(ctx, $2, @$); }
+    | '[' ']'                   { $$ = mk_list(ctx, (AstList){0}, @$); }
     ;
 
 opt_args
@@ -649,7 +886,8 @@ typedef struct TokenGroup {
 
 static const TokenGroup token_groups[] = {
     {"an expression", {TOK_NUMBER, '('},
-     {TOK_NUMBER, TOK_QUANTITY, TOK_IDENT, '(', '-', TOK_NOT, TOK_TRUE, TOK_FALSE, '[', 0}},
+     {TOK_NUMBER, TOK_QUANTITY, TOK_IDENT, '(', '-', TOK_NOT, TOK_TRUE, TOK_FALSE, '[', TOK_PRE,
+      TOK_POST, 0}},
     {"an operator", {'+', '*'},
      {'+', '-', '*', '/', '^', '<', '>', TOK_LE, TOK_GE, TOK_EQ, TOK_NE, TOK_AND, TOK_OR, '.',
       '(', 0}},
@@ -657,10 +895,16 @@ static const TokenGroup token_groups[] = {
      {TOK_PARAM, TOK_STATE, TOK_LET, TOK_DERIV, TOK_THRESHOLD, TOK_RESET, TOK_REFRACTORY,
       TOK_INPUT, TOK_METHOD, 0}},
     {"a projection item", {TOK_CONNECT, TOK_PORT},
-     {TOK_CONNECT, TOK_WEIGHT, TOK_DELAY, TOK_PORT, TOK_AUTAPSES, 0}},
+     {TOK_CONNECT, TOK_WEIGHT, TOK_DELAY, TOK_PORT, TOK_AUTAPSES, TOK_PLASTICITY, 0}},
+    {"a rule item", {TOK_SYNAPSE, TOK_BOUNDS},
+     {TOK_PARAM, TOK_SYNAPSE, TOK_PRE, TOK_POST, TOK_DERIV, TOK_LET, TOK_BOUNDS, TOK_ON,
+      TOK_EVERY, 0}},
     {"a declaration", {TOK_NEURON, TOK_REGION},
      {TOK_MODEL, TOK_USE, TOK_PARAM, TOK_NEURON, TOK_REGION, TOK_PROJECT, TOK_DRIVE,
-      TOK_SIMULATION, TOK_RECORD, 0}},
+      TOK_SIMULATION, TOK_RECORD, TOK_PLASTICITY, TOK_MODULATOR, TOK_RELEASE, 0}},
+    /* words the grammar reads as identifiers where only they can stand */
+    {"'spikes' or 'weights'", {TOK_SPIKES, TOK_IDENT}, {TOK_SPIKES, TOK_IDENT, 0}},
+    {"'weight'", {TOK_WEIGHT, TOK_IDENT}, {TOK_WEIGHT, TOK_IDENT, 0}},
 };
 
 enum { MAX_LISTED = 5, MSG_MAX = 512 };
@@ -670,6 +914,7 @@ typedef struct Expected {
     const char *names[YYNTOKENS];   /* what will be listed, in order */
     int n;
     bool after_operand;             /* operators were expected */
+    bool name_expected;             /* a name could stand here (not just a word) */
 } Expected;
 
 static bool group_applies(const Expected *x, const TokenGroup *g)
@@ -691,8 +936,10 @@ static void collect_expected(const yypcontext_t *yyctx, Expected *x)
         for (const int *m = token_groups[g].members; *m; m++)
             x->has[YYTRANSLATE(*m)] = false;
         x->after_operand |= token_groups[g].marker[0] == '+';
+        x->name_expected |= token_groups[g].marker[0] == TOK_NUMBER;
         x->names[x->n++] = token_groups[g].name;
     }
+    x->name_expected |= x->has[YYSYMBOL_IDENT];
     for (int k = 0; k < YYNTOKENS; k++)
         if (x->has[k] && k != YYSYMBOL_YYEOF)
             x->names[x->n++] = yysymbol_name((yysymbol_kind_t)k);
@@ -751,11 +998,16 @@ static bool token_in(yysymbol_kind_t tok, const int *codes, size_t n)
 static bool starts_outer_item(const ParseOpener *o, yysymbol_kind_t tok)
 {
     static const int top[] = {TOK_MODEL, TOK_USE, TOK_PARAM, TOK_NEURON, TOK_REGION,
-                              TOK_PROJECT, TOK_DRIVE, TOK_SIMULATION, TOK_RECORD};
+                              TOK_PROJECT, TOK_DRIVE, TOK_SIMULATION, TOK_RECORD,
+                              TOK_PLASTICITY, TOK_MODULATOR, TOK_RELEASE};
     static const int neuron[] = {TOK_PARAM, TOK_STATE, TOK_LET, TOK_DERIV, TOK_THRESHOLD,
                                  TOK_RESET, TOK_REFRACTORY, TOK_INPUT, TOK_METHOD};
+    static const int rule[] = {TOK_PARAM, TOK_SYNAPSE, TOK_PRE, TOK_POST, TOK_DERIV, TOK_LET,
+                               TOK_BOUNDS, TOK_ON, TOK_EVERY};
     if (o->kw && strcmp(o->kw, "reset") == 0)
         return token_in(tok, neuron, sizeof neuron / sizeof neuron[0]);
+    if (o->kw && (strncmp(o->kw, "on ", 3) == 0 || strcmp(o->kw, "every") == 0))
+        return token_in(tok, rule, sizeof rule / sizeof rule[0]);
     return token_in(tok, top, sizeof top / sizeof top[0]);
 }
 
@@ -774,6 +1026,16 @@ static void note_unclosed(ParseCtx *ctx, yysymbol_kind_t tok, const SrcSpan *at)
         diag_note(ctx->diag, o->span, "unclosed '%c' of %s opened here", o->ch, o->what);
     else
         diag_note(ctx->diag, o->span, "unclosed '%c' opened here", o->ch);
+}
+
+/* A reserved word: its symbol name is the quoted word ("'pre'").  One met
+ * where a name could stand, on the line of what precedes it, was probably
+ * meant as a name (`let on = 1`); at the start of a line it more likely
+ * starts the next item after something missing. */
+static bool is_keyword(yysymbol_kind_t tok)
+{
+    const char *name = yysymbol_name(tok);
+    return name[0] == '\'' && name[1] >= 'a' && name[1] <= 'z';
 }
 
 static bool is_comparison(yysymbol_kind_t tok)
@@ -817,6 +1079,8 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner, Pa
     /* after an operand every operator but a comparison was allowed: a chain */
     if (is_comparison(tok) && x.after_operand)
         diag_hint(ctx->diag, "comparisons do not chain; write 'a < b and b < c'");
+    else if (is_keyword(tok) && x.name_expected && ctx->prev_span.last_line == loc->first_line)
+        diag_hint(ctx->diag, "%s is a reserved word; it cannot be used as a name", yysymbol_name(tok));
     note_unclosed(ctx, tok, loc);
     return 0;
 }

@@ -95,6 +95,37 @@ Test(lexer, keywords_and_identifiers)
     cr_expect_str_eq(S.errors, "");
 }
 
+/* Sections 12-13 reserve a few words; the fixed words of a release and of
+ * `record weights` stay identifiers (the parser checks them). */
+Test(lexer, plasticity_keywords_and_contextual_words)
+{
+    scan("plasticity synapse pre post bounds on every modulator release "
+         "weights synapses per spike of when fires within after delay");
+    int k[] = {TOK_PLASTICITY, TOK_SYNAPSE, TOK_PRE, TOK_POST, TOK_BOUNDS, TOK_ON, TOK_EVERY,
+               TOK_MODULATOR, TOK_RELEASE, TOK_IDENT, TOK_IDENT, TOK_IDENT, TOK_IDENT, TOK_IDENT,
+               TOK_IDENT, TOK_IDENT, TOK_IDENT, TOK_IDENT, TOK_DELAY};
+    expect_kinds(k, (int)(sizeof k / sizeof k[0]));
+    cr_expect_str_eq(S.toks[9].val.str, "weights");
+    cr_expect_str_eq(S.toks[17].val.str, "after");
+    cr_expect_eq(S.toks[2].loc.first_column, 20);
+    cr_expect_eq(S.toks[2].loc.last_column, 22);
+    cr_expect_str_eq(S.errors, "");
+}
+
+/* pre.v is a keyword, a dot and a name; prefixes of keywords are names. */
+Test(lexer, pre_and_post_names)
+{
+    scan("post.v pre.x_1 prev poster on_pre every_10 0.5 per");
+    int k[] = {TOK_POST, '.', TOK_IDENT, TOK_PRE, '.', TOK_IDENT, TOK_IDENT, TOK_IDENT, TOK_IDENT,
+               TOK_IDENT, TOK_NUMBER, TOK_IDENT};
+    expect_kinds(k, (int)(sizeof k / sizeof k[0]));
+    cr_expect_str_eq(S.toks[2].val.str, "v");
+    cr_expect_eq(S.toks[2].loc.first_column, 6);
+    cr_expect_str_eq(S.toks[6].val.str, "prev");
+    cr_expect_str_eq(S.toks[8].val.str, "on_pre");
+    cr_expect_eq(S.toks[10].val.num, 0.5);
+}
+
 Test(lexer, numbers)
 {
     scan("42 0.5 1e-3 2.5E+2 7e5");

@@ -1,5 +1,6 @@
 /*
- * test_parser.c - parse_file: the tree of each construct, operator
+ * test_parser.c - parse_file: the tree of each construct (plasticity rules,
+ * modulators, releases and weight recording included), operator
  * precedence, syntax errors (exact text) and recovery, the nesting limits,
  * the canonical printer's round trip (over inline samples and every
  * examples/ and stdlib/ file present), and the golden files in
@@ -294,6 +295,339 @@ Test(parser, drive_must_be_poisson)
                                "      |         ^~~~~~\n");
 }
 
+/* ---- plasticity rules, modulators, releases, weight recording ----------------------- */
+
+Test(parser, plasticity_rule_items)
+{
+    AstFile *f = parse_ok(
+        "plasticity STDP \"doc\" {\n"
+        "  param A = 0.01\n  param w_max : weight\n  param w_min : weight = 0 nS\n"
+        "  synapse c = 0\n  pre x = 0\n  post y = 1\n  dx/dt = -x / tau\n  let g = post.v * 2\n"
+        "  bounds w_min, w_max\n"
+        "  on pre { x += 1; w += A * y }\n  on post { y = 0 }\n  every 10 ms { w *= c }\n}\n");
+    cr_assert_eq(f->ndecls, 1);
+    Decl *r = f->decls[0];
+    cr_assert_eq(r->kind, DECL_PLASTICITY);
+    cr_expect_str_eq(r->name, "STDP");
+    cr_expect_eq(r->name_span.first_column, 12);
+    cr_expect_str_eq(r->doc, "doc");
+    cr_expect_eq(r->span.first_line, 1);
+    cr_expect_eq(r->span.last_line, 14);
+    cr_assert_eq(r->nbody, 12);
+    StmtKind kinds[] = {STMT_PARAM, STMT_PARAM, STMT_PARAM, STMT_SYNAPSE, STMT_PRE_TRACE,
+                        STMT_POST_TRACE, STMT_ODE, STMT_LET, STMT_BOUNDS, STMT_ON_PRE,
+                        STMT_ON_POST, STMT_EVERY};
+    for (int i = 0; i < 12; i++)
+        cr_expect_eq(r->body[i]->kind, kinds[i], "item %d", i);
+    /* params: plain, weight-unit without and with a default */
+    cr_expect_not(r->body[0]->weight_unit);
+    cr_expect(r->body[1]->weight_unit);
+    cr_expect_str_eq(r->body[1]->name, "w_max");
+    cr_expect_null(r->body[1]->expr);
+    cr_expect(r->body[2]->weight_unit);
+    cr_expect_str_eq(sexpr(r->body[2]->expr), "0nS");
+    cr_expect_eq(r->body[2]->span.last_column, 29);
+    /* variables and traces */
+    cr_expect_str_eq(r->body[3]->name, "c");
+    cr_expect_str_eq(r->body[4]->name, "x");
+    cr_expect_eq(r->body[4]->name_span.first_column, 7);
+    cr_expect_str_eq(r->body[5]->name, "y");
+    cr_expect_str_eq(sexpr(r->body[5]->expr), "1");
+    cr_expect_str_eq(r->body[6]->name, "x");
+    /* post.v is a name whose first part is the keyword */
+    Expr *g = r->body[7]->expr;
+    cr_expect_str_eq(sexpr(g), "(* post.v 2)");
+    cr_assert_eq(g->lhs->kind, EXPR_NAME);
+    cr_assert_eq(g->lhs->nparts, 2);
+    cr_expect_str_eq(g->lhs->parts[0], "post");
+    cr_expect_str_eq(g->lhs->parts[1], "v");
+    cr_expect_eq(g->lhs->span.first_column, 11);
+    cr_expect_eq(g->lhs->span.last_column, 16);
+    /* bounds */
+    cr_expect_str_eq(sexpr(r->body[8]->expr), "w_min");
+    cr_expect_str_eq(sexpr(r->body[8]->expr2), "w_max");
+    /* handlers */
+    Stmt *on_pre = r->body[9];
+    cr_expect_null(on_pre->expr);
+    cr_assert_eq(on_pre->nbody, 2);
+    cr_expect_eq(on_pre->body[0]->kind, STMT_ASSIGN);
+    cr_expect_str_eq(on_pre->body[1]->name, "w");
+    cr_expect_eq(on_pre->body[1]->assign_op, ASSIGN_ADD);
+    cr_expect_str_eq(sexpr(on_pre->body[1]->expr), "(* A y)");
+    cr_expect_eq(on_pre->span.first_line, 11);
+    cr_expect_eq(on_pre->span.first_column, 3);
+    cr_expect_eq(on_pre->span.last_column, 31);
+    cr_assert_eq(r->body[10]->nbody, 1);
+    cr_expect_eq(r->body[10]->body[0]->assign_op, ASSIGN_SET);
+    cr_expect_str_eq(sexpr(r->body[11]->expr), "10ms");
+    cr_assert_eq(r->body[11]->nbody, 1);
+    cr_expect_eq(r->body[11]->body[0]->assign_op, ASSIGN_MUL);
+}
+
+Test(parser, pre_and_post_names_in_expressions)
+{
+    cr_expect_str_eq(expr_of("pre.v - post.v"), "(- pre.v post.v)");
+    cr_expect_str_eq(expr_of("post.syn.g_e"), "post.syn.g_e");
+    cr_expect_str_eq(expr_of("max(pre.x, 0)"), "(max pre.x 0)");
+}
+
+Test(parser, projection_uses_a_rule)
+{
+    AstFile *f = parse_ok(
+        "project ee: E -> E { connect random(p = 0.1) plasticity STDP(w_max = 2 nS, 0.5) weight 1 nS }\n"
+        "project E -> I { plasticity STDP }\n"
+        "project I -> E { plasticity Hebb() }\n");
+    Decl *p = f->decls[0];
+    cr_assert_eq(p->nbody, 3);
+    Stmt *s = p->body[1];
+    cr_assert_eq(s->kind, STMT_PLASTICITY);
+    cr_expect_str_eq(s->name, "STDP");
+    cr_expect_eq(s->name_span.first_column, 57);
+    cr_assert_eq(s->nargs, 2);
+    cr_expect_str_eq(s->args[0]->name, "w_max");
+    cr_expect_str_eq(sexpr(s->args[0]->value), "2nS");
+    cr_expect_null(s->args[1]->name);
+    cr_expect_eq(s->span.first_column, 46);
+    cr_expect_eq(s->span.last_column, 79);
+    cr_expect_eq(p->body[2]->kind, STMT_WEIGHT);
+    /* without parentheses no argument list; with "()" an empty one */
+    Stmt *bare = f->decls[1]->body[0];
+    cr_expect_eq(bare->kind, STMT_PLASTICITY);
+    cr_expect_null(bare->args);
+    cr_expect_eq(bare->nargs, 0);
+    Stmt *empty = f->decls[2]->body[0];
+    cr_expect_not_null(empty->args);
+    cr_expect_eq(empty->nargs, 0);
+}
+
+Test(parser, modulators)
+{
+    AstFile *f = parse_ok("modulator dopamine \"DA\" { baseline = 0; tau = 200 ms }\nmodulator m {}\n");
+    cr_assert_eq(f->ndecls, 2);
+    Decl *m = f->decls[0];
+    cr_assert_eq(m->kind, DECL_MODULATOR);
+    cr_expect_str_eq(m->name, "dopamine");
+    cr_expect_str_eq(m->doc, "DA");
+    cr_assert_eq(m->nbody, 2);
+    cr_expect_eq(m->body[0]->kind, STMT_SETTING);
+    cr_expect_str_eq(m->body[0]->name, "baseline");
+    cr_expect_str_eq(m->body[1]->name, "tau");
+    cr_expect_str_eq(sexpr(m->body[1]->expr), "200ms");
+    cr_expect_eq(f->decls[1]->nbody, 0);
+    cr_expect_null(f->decls[1]->doc);
+}
+
+Test(parser, releases)
+{
+    AstFile *f = parse_ok(
+        "release dopamine 0.01 per spike of VTA.da\n"
+        "release dopamine 0.5 when net.exc[2] fires within 20 ms after net.exc[1] delay uniform(1 s, 3 s)\n"
+        "release da a * 2 when E[k + 1] fires within w after I[0]\n");
+    cr_assert_eq(f->ndecls, 3);
+    Decl *r = f->decls[0];
+    cr_assert_eq(r->kind, DECL_RELEASE);
+    cr_expect_eq(r->release_kind, RELEASE_PER_SPIKE);
+    cr_expect_str_eq(r->name, "dopamine");
+    cr_expect_eq(r->name_span.first_column, 9);
+    cr_expect_str_eq(sexpr(r->expr), "0.01");
+    cr_expect_eq(r->src.nparts, 2);
+    cr_expect_str_eq(r->src.parts[1], "da");
+    cr_expect_eq(r->src.span.first_column, 36);
+    cr_expect_eq(r->span.last_column, 41);
+    cr_expect_null(r->index);
+    Decl *w = f->decls[1];
+    cr_expect_eq(w->release_kind, RELEASE_WHEN);
+    cr_expect_str_eq(sexpr(w->expr), "0.5");
+    cr_expect_str_eq(w->dst.parts[1], "exc");
+    cr_expect_str_eq(sexpr(w->index2), "2");
+    cr_expect_str_eq(sexpr(w->window), "20ms");
+    cr_expect_str_eq(w->src.parts[0], "net");
+    cr_expect_str_eq(sexpr(w->index), "1");
+    cr_expect_str_eq(sexpr(w->delay), "(uniform 1s 3s)");
+    cr_expect_eq(w->span.last_column, 96);
+    Decl *x = f->decls[2];
+    cr_expect_str_eq(sexpr(x->expr), "(* a 2)");
+    cr_expect_str_eq(sexpr(x->index2), "(+ k 1)");
+    cr_expect_str_eq(sexpr(x->window), "w");
+    cr_expect_null(x->delay);
+}
+
+Test(parser, record_weights)
+{
+    AstFile *f = parse_ok("record weights ee every 100 ms synapses\n"
+                          "record weights net.E -> net.I\n"
+                          "record weights ee\n"
+                          "record weights A->B synapses\n"
+                          "record spikes A\n");
+    cr_assert_eq(f->ndecls, 5);
+    Decl *a = f->decls[0];
+    cr_assert_eq(a->kind, DECL_RECORD);
+    cr_expect_eq(a->record_kind, RECORD_WEIGHTS);
+    cr_assert_eq(a->npaths, 1);
+    cr_expect_eq(a->paths[0].nparts, 1);
+    cr_expect_str_eq(a->paths[0].parts[0], "ee");
+    cr_expect_eq(a->paths[0].span.first_column, 16);
+    cr_expect_str_eq(sexpr(a->every), "100ms");
+    cr_expect(a->per_synapse);
+    cr_expect_eq(a->span.first_column, 1);
+    cr_expect_eq(a->span.last_column, 39);
+    Decl *b = f->decls[1];
+    cr_expect_eq(b->npaths, 0);
+    cr_expect_str_eq(b->src.parts[1], "E");
+    cr_expect_str_eq(b->dst.parts[1], "I");
+    cr_expect_null(b->every);
+    cr_expect_not(b->per_synapse);
+    cr_expect_eq(b->span.last_column, 29);
+    cr_expect_null(f->decls[2]->every);
+    cr_expect_not(f->decls[2]->per_synapse);
+    cr_expect(f->decls[3]->per_synapse);
+    cr_expect_str_eq(f->decls[3]->dst.parts[0], "B");
+    cr_expect_eq(f->decls[4]->record_kind, RECORD_SPIKES);
+    cr_expect_eq(f->decls[4]->npaths, 1);
+}
+
+Test(parser, empty_list_argument)
+{
+    cr_expect_str_eq(expr_of("SpikeTimes(indices = [], times = [1 ms])"), "(SpikeTimes indices=(list) times=(list 1ms))");
+    parsed_free(&P);
+    AstFile *f = parse_ok("param x = []\n");
+    cr_expect_eq(f->decls[0]->expr->kind, EXPR_LIST);
+    cr_expect_eq(f->decls[0]->expr->nargs, 0);
+    cr_expect_eq(f->decls[0]->expr->span.last_column, 12);
+}
+
+Test(parser, rule_param_dimension_must_be_weight)
+{
+    AstFile *f = parse("plasticity R {\n  param w_max : mV = 1 mV\n  pre x = 0\n}\n");
+    cr_expect_str_eq(P.errors,
+                     "t.engram:2:17: error: expected 'weight' after ':', not 'mV'\n"
+                     "    2 |   param w_max : mV = 1 mV\n"
+                     "      |                 ^~\n"
+                     "hint: ': weight' gives a rule param the unit of the projection's weight; other "
+                     "params take their unit from their value (param tau = 20 ms)\n");
+    cr_assert_eq(f->ndecls, 1);
+    cr_expect_eq(f->decls[0]->nbody, 1);
+    parsed_free(&P);
+    parse("plasticity R { param a : 5 mV }\n");
+    cr_expect(strstr(P.errors, "t.engram:1:26: error: unexpected quantity '5 mV', expected 'weight'\n") == P.errors,
+              "%s", P.errors);
+}
+
+Test(parser, release_words_are_checked)
+{
+    AstFile *f = parse("release d 0.5 pr spike of X\n"
+                       "release d 0.5 when X[1] fire within 2 ms after Y[0]\n"
+                       "release d 0.5 when X[1] fires within 2 ms after Y[0] delay 1 s\n"
+                       "release d 1 per spike in X\n");
+    cr_expect_str_eq(P.errors,
+                     "t.engram:1:15: error: unexpected identifier 'pr', expected 'per' or 'when'\n"
+                     "    1 | release d 0.5 pr spike of X\n"
+                     "      |               ^~\n"
+                     "t.engram:2:25: error: unexpected identifier 'fire', expected 'fires'\n"
+                     "    2 | release d 0.5 when X[1] fire within 2 ms after Y[0]\n"
+                     "      |                         ^~~~\n"
+                     "t.engram:4:23: error: unexpected identifier 'in', expected 'of'\n"
+                     "    4 | release d 1 per spike in X\n"
+                     "      |                       ^~\n");
+    cr_assert_eq(f->ndecls, 1);
+    cr_expect_eq(f->decls[0]->release_kind, RELEASE_WHEN);
+    parsed_free(&P);
+    parse("release d 1 per X[0] fires within 1 ms after Y[0]\n");
+    cr_expect(strstr(P.errors, "error: unexpected identifier 'per', expected 'when'\n") != NULL, "%s", P.errors);
+}
+
+Test(parser, record_weights_errors)
+{
+    parse("record weight ee\nrecord weights a.b every 1 s\nrecord weights ee synapse\n"
+          "record weights ee every 1 s all\n");
+    cr_expect_str_eq(P.errors,
+                     "t.engram:1:8: error: unexpected 'weight', expected 'spikes' or 'weights'\n"
+                     "    1 | record weight ee\n"
+                     "      |        ^~~~~~\n"
+                     "t.engram:2:20: error: unexpected 'every', expected '->' or '.'\n"
+                     "    2 | record weights a.b every 1 s\n"
+                     "      |                    ^~~~~\n"
+                     "t.engram:3:19: error: unexpected 'synapse'\n"
+                     "    3 | record weights ee synapse\n"
+                     "      |                   ^~~~~~~\n"
+                     "hint: 'synapse' is a reserved word; it cannot be used as a name\n"
+                     "t.engram:4:29: error: unexpected identifier 'all', expected 'synapses'\n"
+                     "    4 | record weights ee every 1 s all\n"
+                     "      |                             ^~~\n");
+}
+
+/* A bad item, a bad handler head and a bad clock keep the rest of the rule. */
+Test(parser, recovery_inside_a_rule)
+{
+    AstFile *f = parse("plasticity R {\n"
+                       "  tau = 5\n"
+                       "  pre x = 0\n"
+                       "  on spike { w += 1 }\n"
+                       "  every { w = 1 }\n"
+                       "  on post { y = = 1; w += x }\n"
+                       "  post y = 0\n"
+                       "}\n"
+                       "param after = 1\n");
+    cr_expect_str_eq(P.errors,
+                     "t.engram:2:3: error: unexpected identifier 'tau', expected a rule item or '}'\n"
+                     "    2 |   tau = 5\n"
+                     "      |   ^~~\n"
+                     "t.engram:4:6: error: unexpected identifier 'spike', expected 'pre' or 'post'\n"
+                     "    4 |   on spike { w += 1 }\n"
+                     "      |      ^~~~~\n"
+                     "t.engram:5:9: error: unexpected '{', expected an expression\n"
+                     "    5 |   every { w = 1 }\n"
+                     "      |         ^\n"
+                     "t.engram:6:17: error: unexpected '=', expected an expression\n"
+                     "    6 |   on post { y = = 1; w += x }\n"
+                     "      |                 ^\n");
+    cr_assert_eq(f->ndecls, 2);
+    Decl *r = f->decls[0];
+    cr_assert_eq(r->kind, DECL_PLASTICITY);
+    cr_assert_eq(r->nbody, 3);
+    cr_expect_eq(r->body[0]->kind, STMT_PRE_TRACE);
+    cr_expect_eq(r->body[1]->kind, STMT_ON_POST);
+    cr_expect_eq(r->body[1]->nbody, 1);
+    cr_expect_eq(r->body[2]->kind, STMT_POST_TRACE);
+    cr_expect_str_eq(f->decls[1]->name, "after");
+}
+
+Test(parser, unclosed_handler_note)
+{
+    parse("plasticity R {\n  on pre { w += 1\n  post y = 0\n}\n");
+    cr_expect(strstr(P.errors, "t.engram:3:3: error: unexpected 'post', expected an operator, an identifier or '}'\n")
+              == P.errors, "%s", P.errors);
+    cr_expect(strstr(P.errors, "t.engram:2:10: note: unclosed '{' of on pre opened here\n") != NULL,
+              "%s", P.errors);
+    parsed_free(&P);
+    parse("plasticity STDP {\n  every 1 s { w = 1\n  bounds 0, 1\n");
+    cr_expect(strstr(P.errors, "note: unclosed '{' of every opened here\n") != NULL, "%s", P.errors);
+    parsed_free(&P);
+    parse("plasticity STDP {\n  pre x = 0\nmodulator m { tau = 1 s }\n");
+    cr_expect(strstr(P.errors, "note: unclosed '{' of plasticity 'STDP' opened here\n") != NULL, "%s", P.errors);
+}
+
+/* A reserved word where a name belongs, on the same line, gets a hint. */
+Test(parser, reserved_word_as_a_name)
+{
+    parse("neuron N { let on = 1\n  param a = 1\n  param every = 2 }\n");
+    cr_expect_str_eq(P.errors,
+                     "t.engram:1:16: error: unexpected 'on', expected an identifier\n"
+                     "    1 | neuron N { let on = 1\n"
+                     "      |                ^~\n"
+                     "hint: 'on' is a reserved word; it cannot be used as a name\n"
+                     "t.engram:3:9: error: unexpected 'every', expected an identifier\n"
+                     "    3 |   param every = 2 }\n"
+                     "      |         ^~~~~\n"
+                     "hint: 'every' is a reserved word; it cannot be used as a name\n");
+}
+
+Test(parser, post_needs_a_dotted_name)
+{
+    parse("plasticity R { let a = post }\n");
+    cr_expect(strstr(P.errors, "t.engram:1:29: error: unexpected '}', expected '.'\n") == P.errors, "%s", P.errors);
+}
+
 /* ---- expressions ------------------------------------------------------------------ */
 
 Test(parser, precedence)
@@ -539,6 +873,9 @@ static bool stmts_equal(Stmt *const *a, Stmt *const *b, int n)
         const Stmt *x = a[i], *y = b[i];
         if (x->kind != y->kind || !str_eq(x->name, y->name) || !str_eq(x->target, y->target) ||
             x->assign_op != y->assign_op || !span_free_equal_expr(x->expr, y->expr) ||
+            !span_free_equal_expr(x->expr2, y->expr2) || x->weight_unit != y->weight_unit ||
+            (x->args == NULL) != (y->args == NULL) || x->nargs != y->nargs ||
+            !args_equal(x->args, y->args, x->nargs) ||
             x->nbody != y->nbody || !stmts_equal(x->body, y->body, x->nbody))
             return false;
     }
@@ -562,7 +899,13 @@ static bool decls_equal(Decl *const *a, Decl *const *b, int n)
                   decls_equal(x->members, y->members, x->nmembers) && str_eq(x->model, y->model) &&
                   x->nargs == y->nargs && args_equal(x->args, y->args, x->nargs) &&
                   paths_equal(&x->src, &y->src) && paths_equal(&x->dst, &y->dst) &&
-                  x->npaths == y->npaths && str_eq(x->port, y->port);
+                  x->npaths == y->npaths && str_eq(x->port, y->port) &&
+                  x->record_kind == y->record_kind && span_free_equal_expr(x->every, y->every) &&
+                  x->per_synapse == y->per_synapse && x->release_kind == y->release_kind &&
+                  span_free_equal_expr(x->index, y->index) &&
+                  span_free_equal_expr(x->index2, y->index2) &&
+                  span_free_equal_expr(x->window, y->window) &&
+                  span_free_equal_expr(x->delay, y->delay);
         for (int k = 0; ok && k < x->npaths; k++)
             ok = paths_equal(&x->paths[k], &y->paths[k]);
         if (!ok)
@@ -659,6 +1002,14 @@ static void round_trip_glob(const char *pattern)
         free(text);
     }
     globfree(&g);
+}
+
+/* Every construct of sections 12-14 (tests/unit/data/rules.engram). */
+Test(parser, round_trip_rules)
+{
+    char *text = slurp("tests/unit/data/rules.engram");
+    check_round_trip("tests/unit/data/rules.engram", text);
+    free(text);
 }
 
 Test(parser, round_trip_examples_and_stdlib)
