@@ -231,6 +231,12 @@ static int cg_emit_kernels(CgCtx *c)
     }
     for (int j = 0; j < m->nprojs; j++)
         c->proj_kernel[j] = cg_kernel_add(c, cg_emit_deliver_kernel(c, j));
+    for (int j = 0; j < m->nprojs; j++) {
+        LLVMValueRef on_post = cg_emit_on_post_kernel(c, j);
+        c->proj_on_post[j] = on_post ? cg_kernel_add(c, on_post) : ENGRAM_NONE;
+        LLVMValueRef every = cg_emit_every_kernel(c, j);
+        c->proj_every[j] = every ? cg_kernel_add(c, every) : ENGRAM_NONE;
+    }
     return c->nerrors ? -1 : 0;
 }
 
@@ -292,6 +298,8 @@ CgModule *cg_generate(DiagCtx *d, const IrModel *m, const CgOptions *opt)
     cg_init_types(&c);
     c.pop_kernel = calloc((size_t)m->npops + 1, sizeof *c.pop_kernel);
     c.proj_kernel = calloc((size_t)m->nprojs + 1, sizeof *c.proj_kernel);
+    c.proj_on_post = calloc((size_t)m->nprojs + 1, sizeof *c.proj_on_post);
+    c.proj_every = calloc((size_t)m->nprojs + 1, sizeof *c.proj_every);
     int rc = cg_create_tm(d, cm, opt);
     if (rc == 0)
         rc = cg_build(&c);
@@ -301,6 +309,8 @@ CgModule *cg_generate(DiagCtx *d, const IrModel *m, const CgOptions *opt)
     free(c.kernels);
     free(c.pop_kernel);
     free(c.proj_kernel);
+    free(c.proj_on_post);
+    free(c.proj_every);
     if (rc != 0) {
         cg_free(cm);
         return NULL;

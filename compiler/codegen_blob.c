@@ -7,17 +7,24 @@
  *   engram_model_blob_size  i64 constant
  *   engram_model_kernels    [K x ptr] constant: kernel id -> function
  *
+ * A plastic projection appends its variables to the var table (synapse
+ * variables, pre traces, post traces, in rule order) and names its on-post
+ * and every kernels; the modulator, release and weight-recording tables
+ * follow the IR's order.
+ *
  * Expressions the runtime evaluates (parameter defaults, initial values,
  * exact-integration coefficients) become EngramInsn bytecode in postfix
  * order: operands first, then the operator.
  *
  * RNG streams are numbered here, in table order: population i owns stream
- * i, projection j the three streams npops + 3j (+0 connectivity, +1
- * weights, +2 delays), drive k the stream after all projections.  A model
+ * i, projection j the four streams npops + 4j (+0 connectivity, +1
+ * weights, +2 delays, +3 plastic variables), drive k the stream after all projections, release
+ * r the stream after all drives.  A model
  * edit that adds a population therefore reseeds later tables; the numbering
  * never depends on anything but the model text.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +34,7 @@
 typedef struct BlobGen {
     CgCtx *c;
     EngramBlobWriter *w;
+    uint32_t nvars;       /* rows of the var table so far */
 } BlobGen;
 
 static uint32_t blob_index(int v)
@@ -261,6 +269,50 @@ static EngramDistDesc blob_dist(const IrDist *dist)
     return d;
 }
 
+/* Appends variables to the var table; an init without code is 0. */
+static void blob_vars(BlobGen *g, const IrVar *vars, int n)
+{
+    for (int k = 0; k < n; k++) {
+        EngramVarDesc v = {.name = blob_str(g, vars[k].name), .unit = blob_unit(g, vars[k].dim),
+                           .init = blob_code(g, vars[k].init)};
+        if (v.init.count == 0) {
+            v.init.first = engram_blob_insn_count(g->w);
+            blob_op(g, ENGRAM_OP_CONST, 0, 0.0);
+            v.init.count = 1;
+        }
+        engram_blob_var(g->w, &v);
+        g->nvars++;
+    }
+}
+
+/* The plastic fields of a projection: all ENGRAM_NONE (ids) or 0 (counts,
+ * flags) for a static one. */
+static void blob_plastic(BlobGen *g, int j, EngramProjDesc *d)
+{
+    const IrRule *r = g->c->m->projs[j].plasticity;
+    d->plastic_param = d->on_post_kernel = d->every_kernel = d->every_param = ENGRAM_NONE;
+    d->w_lo_param = d->w_hi_param = ENGRAM_NONE;
+    if (!r)
+        return;
+    d->plastic = 1;
+    d->plastic_param = blob_index(r->plastic_param);
+    d->first_var = g->nvars;
+    d->nsyn_vars = (uint32_t)r->nsyn_vars;
+    d->npre = (uint32_t)r->npre;
+    d->npost = (uint32_t)r->npost;
+    blob_vars(g, r->syn_vars, r->nsyn_vars);
+    blob_vars(g, r->pre, r->npre);
+    blob_vars(g, r->post, r->npost);
+    d->on_post_kernel = g->c->proj_on_post[j];
+    d->every_kernel = g->c->proj_every[j];
+    d->every_param = r->has_every ? blob_index(r->every_param) : ENGRAM_NONE;
+    d->w_lo_param = blob_index(r->w_lo_param);
+    d->w_hi_param = blob_index(r->w_hi_param);
+    for (int v = 0; v < r->nsyn_vars; v++)
+        if (r->syn_vars[v].lin_a || r->syn_vars[v].lin_b)
+            d->lazy_syn = 1;
+}
+
 static void blob_projs_drives(BlobGen *g)
 {
     const IrModel *m = g->c->m;
@@ -271,8 +323,9 @@ static void blob_projs_drives(BlobGen *g)
             .port = blob_index(p->port), .rule = (uint32_t)p->rule,
             .rule_param = blob_index(p->rule_param), .autapses = p->autapses,
             .weight = blob_dist(&p->weight), .delay = blob_dist(&p->delay),
-            .deliver_kernel = g->c->proj_kernel[j], .stream = (uint32_t)(m->npops + 3 * j),
+            .deliver_kernel = g->c->proj_kernel[j], .stream = (uint32_t)(m->npops + 4 * j),
         };
+        blob_plastic(g, j, &d);
         engram_blob_proj(g->w, &d);
     }
     for (int k = 0; k < m->ndrives; k++) {
@@ -281,9 +334,42 @@ static void blob_projs_drives(BlobGen *g)
             .name = blob_str(g, dr->name), .dst_pop = blob_index(dr->dst), .port = blob_index(dr->port),
             .rate_param = blob_index(dr->rate_param), .count_param = blob_index(dr->count_param),
             .weight_param = blob_index(dr->weight_param),
-            .stream = (uint32_t)(m->npops + 3 * m->nprojs + k),
+            .stream = (uint32_t)(m->npops + 4 * m->nprojs + k),
         };
         engram_blob_drive(g->w, &d);
+    }
+}
+
+/* Modulators, releases (streams after the drives'), weight recordings. */
+static void blob_neuromodulation(BlobGen *g)
+{
+    const IrModel *m = g->c->m;
+    for (int k = 0; k < m->nmodulators; k++) {
+        const IrModulator *mo = &m->modulators[k];
+        EngramModulatorDesc d = {.name = blob_str(g, mo->name), .unit = blob_unit(g, mo->dim),
+                                 .baseline_param = blob_index(mo->baseline_param),
+                                 .tau_param = blob_index(mo->tau_param)};
+        engram_blob_modulator(g->w, &d);
+    }
+    for (int k = 0; k < m->nreleases; k++) {
+        const IrRelease *r = &m->releases[k];
+        char name[32];
+        snprintf(name, sizeof name, "release%d", k);
+        EngramReleaseDesc d = {
+            .name = blob_str(g, name), .kind = (uint32_t)r->kind, .modulator = blob_index(r->modulator),
+            .amount_param = blob_index(r->amount_param), .src_pop = blob_index(r->src),
+            .src_index_param = blob_index(r->src_index_param), .dst_pop = blob_index(r->dst),
+            .dst_index_param = blob_index(r->dst_index_param),
+            .window_param = blob_index(r->window_param), .delay = blob_dist(&r->delay),
+            .stream = (uint32_t)(m->npops + 4 * m->nprojs + m->ndrives + k),
+        };
+        engram_blob_release(g->w, &d);
+    }
+    for (int k = 0; k < m->nweight_recs; k++) {
+        const IrWeightRec *r = &m->weight_recs[k];
+        EngramWeightRecDesc d = {.proj = blob_index(r->proj), .every_param = blob_index(r->every_param),
+                                 .per_synapse = r->per_synapse};
+        engram_blob_weight_rec(g->w, &d);
     }
 }
 
@@ -337,6 +423,7 @@ int cg_emit_blob(CgCtx *c)
     blob_params(&g);
     blob_pops(&g);
     blob_projs_drives(&g);
+    blob_neuromodulation(&g);
     EngramModelDesc h = blob_header(&g);
     uint64_t size = 0;
     uint8_t *blob = c->nerrors == errors ? engram_blob_finish(g.w, &h, &size) : NULL;

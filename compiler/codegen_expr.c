@@ -20,8 +20,7 @@
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-/* Calls the overloaded intrinsic `name` at the model precision. */
-static LLVMValueRef cg_intrinsic(CgCtx *c, const char *name, LLVMValueRef *args, unsigned n)
+LLVMValueRef cg_intrinsic(CgCtx *c, const char *name, LLVMValueRef *args, unsigned n)
 {
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMTypeRef ty = c->t_real;
@@ -157,6 +156,9 @@ static LLVMValueRef cg_leaf(CgCtx *c, const CgEnv *env, const IrExpr *e)
             return LLVMBuildSIToFP(c->b, env->index, c->t_real, "i");
         cg_error(c, e->span, "the neuron index 'i' is only allowed in initial values");
         return cg_const_real(c, 0);
+    case IR_WEIGHT: case IR_SYNVAR: case IR_PRE_TRACE: case IR_POST_TRACE:
+    case IR_PRE_STATE: case IR_POST_STATE: case IR_MODULATOR:
+        return cg_rule_leaf(c, env, e);
     default:
         cg_error(c, e->span, "random draws are only allowed in initial values, weights and delays");
         return cg_const_real(c, 0);

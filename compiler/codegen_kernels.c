@@ -27,7 +27,10 @@
  * Delivery kernel.  For each spike (ascending) and each of its synapses
  * (ascending target): ring[slot * ntgt + col] += w, slot = (step + d) %
  * ring_slots.  The four combinations of per-synapse/homogeneous weight and
- * delay get their own loop nest, chosen once per call.
+ * delay get their own loop nest, chosen once per call.  A projection whose
+ * rule has an on-pre handler also gets the plastic nest of codegen_plastic.c,
+ * taken while a->plastic is set and switched on; a static projection's
+ * kernel is exactly what it was before plasticity existed.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -563,6 +566,26 @@ static void del_load_args(DelGen *g, LLVMValueRef a)
     g->dsteps = cg_load_field(c, a, offsetof(EngramDeliverArgs, delay_steps), c->t_i32, "delay_steps");
 }
 
+/* A plastic projection with an on-pre handler: spikes go to the plastic
+ * nest (codegen_plastic.c) while a->plastic is set and switched on, else to
+ * the plain nests (`any`). */
+static void del_plastic_gate(DelGen *g, int proj_index, LLVMValueRef some, LLVMBasicBlockRef any)
+{
+    CgCtx *c = g->c;
+    LLVMBasicBlockRef has = del_block(g, "has.plastic"), on = del_block(g, "plastic");
+    LLVMValueRef a = LLVMGetParam(g->fn, 0);
+    LLVMValueRef ps = cg_load_field(c, a, offsetof(EngramDeliverArgs, plastic), c->t_ptr, "plastic");
+    LLVMBasicBlockRef check = del_block(g, "spikes");
+    LLVMBuildCondBr(c->b, some, check, g->exit);
+    LLVMPositionBuilderAtEnd(c->b, check);
+    LLVMBuildCondBr(c->b, LLVMBuildIsNotNull(c->b, ps, ""), has, any);
+    LLVMPositionBuilderAtEnd(c->b, has);
+    LLVMValueRef flag = cg_load_field(c, ps, offsetof(EngramPlasticState, plastic), c->t_i32, "on");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, flag, cg_const_i32(c, 0), ""), on, any);
+    LLVMPositionBuilderAtEnd(c->b, on);
+    cg_emit_plastic_deliver(c, proj_index, g->fn, a, g->exit);
+}
+
 LLVMValueRef cg_emit_deliver_kernel(CgCtx *c, int proj_index)
 {
     char name[64];
@@ -576,7 +599,11 @@ LLVMValueRef cg_emit_deliver_kernel(CgCtx *c, int proj_index)
     g.exit = del_block(&g, "exit");
     LLVMPositionBuilderAtEnd(c->b, entry);
     del_load_args(&g, LLVMGetParam(fn, 0));
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, g.nspikes, cg_const_i64(c, 0), ""), any, g.exit);
+    LLVMValueRef some = LLVMBuildICmp(c->b, LLVMIntSGT, g.nspikes, cg_const_i64(c, 0), "");
+    if (cg_proj_has_on_pre(&c->m->projs[proj_index]))
+        del_plastic_gate(&g, proj_index, some, any);
+    else
+        LLVMBuildCondBr(c->b, some, any, g.exit);
 
     /* variant = 2 * (weight != NULL) + (delay != NULL) */
     LLVMPositionBuilderAtEnd(c->b, any);

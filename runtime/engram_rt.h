@@ -181,7 +181,7 @@ typedef struct EngramProjDesc {
     EngramDistDesc weight;  /* in the unit of the port's variable */
     EngramDistDesc delay;   /* ms; rounded to steps, at least 1 */
     uint32_t deliver_kernel;
-    uint32_t stream;        /* RNG streams stream+0 connectivity, +1 weights, +2 delays */
+    uint32_t stream;        /* RNG streams stream+0 connectivity, +1 weights, +2 delays, +3 plastic variables */
     /* plasticity (docs/language.md section 12); all ENGRAM_NONE / 0 when static */
     uint32_t plastic;       /* 1: a rule is attached (weights are per synapse and mutable) */
     uint32_t plastic_param; /* PROJ.plastic: 0 freezes the weights at run time */
