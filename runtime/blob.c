@@ -6,7 +6,7 @@
  *
  * Layout written: the EngramModelDesc at offset 0, then the sections in the
  * order params, pops, states, ports, lin_vars, coefs, projs, drives, insns,
- * list, strings, each 8-aligned, with zero padding so that equal models give
+ * list, vars, modulators, releases, weight_recs, strings, each 8-aligned, with zero padding so that equal models give
  * equal bytes.  String offset 0 is always the empty string.
  *
  * Order: errors, the growable tables, the writer, validation, the view.
@@ -64,12 +64,13 @@ static uint32_t table_push(Table *t, const void *row)
 }
 
 enum { T_PARAM, T_POP, T_STATE, T_PORT, T_LINVAR, T_COEF, T_PROJ, T_DRIVE, T_INSN, T_LIST,
-       T_COUNT };
+       T_VAR, T_MOD, T_REL, T_WREC, T_COUNT };
 
 static const size_t row_sizes[T_COUNT] = {
     sizeof(EngramParamDesc), sizeof(EngramPopDesc), sizeof(EngramStateDesc),
     sizeof(EngramPortDesc), sizeof(uint32_t), sizeof(EngramCode), sizeof(EngramProjDesc),
-    sizeof(EngramDriveDesc), sizeof(EngramInsn), sizeof(double),
+    sizeof(EngramDriveDesc), sizeof(EngramInsn), sizeof(double), sizeof(EngramVarDesc),
+    sizeof(EngramModulatorDesc), sizeof(EngramReleaseDesc), sizeof(EngramWeightRecDesc),
 };
 
 /* ---- the writer ------------------------------------------------------------ */
@@ -183,6 +184,10 @@ uint32_t engram_blob_lin_var(EngramBlobWriter *w, uint32_t s) { return table_pus
 uint32_t engram_blob_coef(EngramBlobWriter *w, EngramCode code) { return table_push(&w->t[T_COEF], &code); }
 uint32_t engram_blob_proj(EngramBlobWriter *w, const EngramProjDesc *p) { return table_push(&w->t[T_PROJ], p); }
 uint32_t engram_blob_drive(EngramBlobWriter *w, const EngramDriveDesc *d) { return table_push(&w->t[T_DRIVE], d); }
+uint32_t engram_blob_var(EngramBlobWriter *w, const EngramVarDesc *v) { return table_push(&w->t[T_VAR], v); }
+uint32_t engram_blob_modulator(EngramBlobWriter *w, const EngramModulatorDesc *m) { return table_push(&w->t[T_MOD], m); }
+uint32_t engram_blob_release(EngramBlobWriter *w, const EngramReleaseDesc *r) { return table_push(&w->t[T_REL], r); }
+uint32_t engram_blob_weight_rec(EngramBlobWriter *w, const EngramWeightRecDesc *r) { return table_push(&w->t[T_WREC], r); }
 
 static uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
 
@@ -214,6 +219,10 @@ uint8_t *engram_blob_finish(EngramBlobWriter *w, const EngramModelDesc *hdr, uin
     d.ndrives = (uint32_t)w->t[T_DRIVE].len;
     d.ninsns = (uint32_t)w->t[T_INSN].len;
     d.nlist = (uint32_t)w->t[T_LIST].len;
+    d.nvars = (uint32_t)w->t[T_VAR].len;
+    d.nmodulators = (uint32_t)w->t[T_MOD].len;
+    d.nreleases = (uint32_t)w->t[T_REL].len;
+    d.nweight_recs = (uint32_t)w->t[T_WREC].len;
     d.strings_size = (uint32_t)w->slen;
     d.params_off = offs[T_PARAM];
     d.pops_off = offs[T_POP];
@@ -225,6 +234,10 @@ uint8_t *engram_blob_finish(EngramBlobWriter *w, const EngramModelDesc *hdr, uin
     d.drives_off = offs[T_DRIVE];
     d.insns_off = offs[T_INSN];
     d.list_off = offs[T_LIST];
+    d.vars_off = offs[T_VAR];
+    d.modulators_off = offs[T_MOD];
+    d.releases_off = offs[T_REL];
+    d.weight_recs_off = offs[T_WREC];
     d.strings_off = strings_off;
     d.total_size = off;
     /* fixed-size text fields always end in NUL */
@@ -280,6 +293,10 @@ static const char *check_tables(const EngramModelDesc *d, uint64_t size)
         !section_ok(size, d->drives_off, d->ndrives, sizeof(EngramDriveDesc)) ||
         !section_ok(size, d->insns_off, d->ninsns, sizeof(EngramInsn)) ||
         !section_ok(size, d->list_off, d->nlist, sizeof(double)) ||
+        !section_ok(size, d->vars_off, d->nvars, sizeof(EngramVarDesc)) ||
+        !section_ok(size, d->modulators_off, d->nmodulators, sizeof(EngramModulatorDesc)) ||
+        !section_ok(size, d->releases_off, d->nreleases, sizeof(EngramReleaseDesc)) ||
+        !section_ok(size, d->weight_recs_off, d->nweight_recs, sizeof(EngramWeightRecDesc)) ||
         !section_ok(size, d->strings_off, d->strings_size, 1))
         return "a table lies outside the blob";
     if (d->strings_size == 0 ||
@@ -401,6 +418,61 @@ static bool dist_ok(const EngramModelDesc *d, const EngramDistDesc *x)
     }
 }
 
+static bool scalar_param(const uint8_t *b, const EngramModelDesc *d, uint32_t p)
+{
+    return param_ok(d, p) && !is_list_param(b, d, p);
+}
+
+static bool scalar_or_none(const uint8_t *b, const EngramModelDesc *d, uint32_t p)
+{
+    return p == ENGRAM_NONE || scalar_param(b, d, p);
+}
+
+/* The synapse variables and traces of a plastic projection: a run of the var
+ * table, each with a name and a sound initial value (INDEX and draws allowed). */
+static const char *check_vars(const uint8_t *b, const EngramModelDesc *d, uint32_t first,
+                              uint64_t n)
+{
+    const EngramVarDesc *v = ENGRAM_TABLE(b, EngramVarDesc, d->vars_off);
+    const EngramInsn *in = ENGRAM_TABLE(b, EngramInsn, d->insns_off);
+    if (n == 0)
+        return NULL;
+    if (n > ENGRAM_MAX_PLASTIC_VARS)
+        return "a plastic projection has too many synapse variables and traces";
+    if (first > d->nvars || n > d->nvars - first)
+        return "a projection's variables lie outside the var table";
+    for (uint64_t k = first; k < first + n; k++) {
+        if (!str_ok(d, v[k].name) || !str_ok(d, v[k].unit))
+            return "a plastic variable's name is outside the string table";
+        if (engram_code_check(in, d->ninsns, v[k].init, d->nparams,
+                              ENGRAM_CODE_ALLOW_EMPTY | ENGRAM_CODE_ALLOW_INDEX |
+                                  ENGRAM_CODE_ALLOW_DRAWS))
+            return "a plastic variable's initial value is not a sound expression";
+    }
+    return NULL;
+}
+
+static const char *check_plastic(const uint8_t *b, const EngramModelDesc *d,
+                                 const EngramProjDesc *p)
+{
+    if (!scalar_or_none(b, d, p->plastic_param))
+        return "a projection's plastic switch is not a parameter";
+    const char *why = check_vars(b, d, p->first_var,
+                                 (uint64_t)p->nsyn_vars + p->npre + p->npost);
+    if (why)
+        return why;
+    if (p->on_post_kernel != ENGRAM_NONE && p->on_post_kernel >= d->nkernels)
+        return "a projection's on-post kernel is outside the kernel table";
+    if (p->every_kernel != ENGRAM_NONE &&
+        (p->every_kernel >= d->nkernels || !scalar_param(b, d, p->every_param)))
+        return "a projection's every kernel or its interval is not in its table";
+    if (!scalar_or_none(b, d, p->w_lo_param) || !scalar_or_none(b, d, p->w_hi_param))
+        return "a projection's weight bounds are not parameters";
+    if (p->lazy_syn > 1)
+        return "a projection's lazy_syn flag is neither 0 nor 1";
+    return NULL;
+}
+
 static const char *check_proj(const uint8_t *b, const EngramModelDesc *d, const EngramProjDesc *p)
 {
     const EngramPopDesc *pops = ENGRAM_TABLE(b, EngramPopDesc, d->pops_off);
@@ -419,7 +491,9 @@ static const char *check_proj(const uint8_t *b, const EngramModelDesc *d, const 
         return "a projection's weight or delay is not a sound distribution";
     if (p->deliver_kernel >= d->nkernels)
         return "a projection's delivery kernel is outside the kernel table";
-    return NULL;
+    if (p->plastic > 1)
+        return "a projection's plastic flag is neither 0 nor 1";
+    return p->plastic ? check_plastic(b, d, p) : NULL;   /* static: plastic fields unused */
 }
 
 static const char *check_drive(const uint8_t *b, const EngramModelDesc *d, const EngramDriveDesc *x)
@@ -433,6 +507,70 @@ static const char *check_drive(const uint8_t *b, const EngramModelDesc *d, const
         !param_ok(d, x->weight_param))
         return "a drive's rate, count or weight is not a parameter";
     return NULL;
+}
+
+static bool release_delay_ok(const EngramModelDesc *d, const EngramDistDesc *x)
+{
+    return (x->kind == ENGRAM_DIST_CONST && x->arg[0] == ENGRAM_NONE) || dist_ok(d, x);
+}
+
+static const char *check_modulator(const uint8_t *b, const EngramModelDesc *d,
+                                   const EngramModulatorDesc *m)
+{
+    if (!str_ok(d, m->name) || !str_ok(d, m->unit))
+        return "a modulator's name is outside the string table";
+    if (!scalar_param(b, d, m->baseline_param) || !scalar_param(b, d, m->tau_param))
+        return "a modulator's baseline or tau is not a parameter";
+    return NULL;
+}
+
+static const char *check_release(const uint8_t *b, const EngramModelDesc *d,
+                                 const EngramReleaseDesc *r)
+{
+    if (!str_ok(d, r->name))
+        return "a release's name is outside the string table";
+    if (r->kind > ENGRAM_RELEASE_WHEN || r->modulator >= d->nmodulators)
+        return "a release has an unknown kind or modulator";
+    if (!scalar_param(b, d, r->amount_param) || r->src_pop >= d->npops)
+        return "a release's amount or source population is not in its table";
+    if (r->kind == ENGRAM_RELEASE_PER_SPIKE)
+        return NULL;
+    if (r->dst_pop >= d->npops || !scalar_param(b, d, r->src_index_param) ||
+        !scalar_param(b, d, r->dst_index_param) || !scalar_param(b, d, r->window_param))
+        return "a release's neurons or window are not in their tables";
+    if (!release_delay_ok(d, &r->delay))
+        return "a release's delay is not a sound distribution";
+    return NULL;
+}
+
+static const char *check_weight_rec(const uint8_t *b, const EngramModelDesc *d,
+                                    const EngramWeightRecDesc *r, uint32_t i)
+{
+    const EngramWeightRecDesc *all = ENGRAM_TABLE(b, EngramWeightRecDesc, d->weight_recs_off);
+    if (r->proj >= d->nprojs || !scalar_param(b, d, r->every_param))
+        return "a weight recording's projection or interval is not in its table";
+    if (r->per_synapse > 1)
+        return "a weight recording's synapses flag is neither 0 nor 1";
+    for (uint32_t k = 0; k < i; k++)
+        if (all[k].proj == r->proj)
+            return "a projection's weights are recorded twice";
+    return NULL;
+}
+
+/* Modulators, releases and weight recordings (after the projections). */
+static const char *check_plasticity_tables(const uint8_t *b, const EngramModelDesc *d)
+{
+    const char *why = NULL;
+    const EngramModulatorDesc *mods = ENGRAM_TABLE(b, EngramModulatorDesc, d->modulators_off);
+    for (uint32_t i = 0; !why && i < d->nmodulators; i++)
+        why = check_modulator(b, d, &mods[i]);
+    const EngramReleaseDesc *rels = ENGRAM_TABLE(b, EngramReleaseDesc, d->releases_off);
+    for (uint32_t i = 0; !why && i < d->nreleases; i++)
+        why = check_release(b, d, &rels[i]);
+    const EngramWeightRecDesc *recs = ENGRAM_TABLE(b, EngramWeightRecDesc, d->weight_recs_off);
+    for (uint32_t i = 0; !why && i < d->nweight_recs; i++)
+        why = check_weight_rec(b, d, &recs[i], i);
+    return why;
 }
 
 const char *engram_blob_validate(const uint8_t *blob, uint64_t size)
@@ -471,6 +609,8 @@ const char *engram_blob_validate(const uint8_t *blob, uint64_t size)
     const EngramDriveDesc *drives = ENGRAM_TABLE(blob, EngramDriveDesc, d->drives_off);
     for (uint32_t i = 0; !why && i < d->ndrives; i++)
         why = check_drive(blob, d, &drives[i]);
+    if (!why)
+        why = check_plasticity_tables(blob, d);
     return why;
 }
 
@@ -499,6 +639,10 @@ int engram_model_open(EngramModel *m, const EngramProgram *prog, EngramError *er
     m->drives = ENGRAM_TABLE(b, EngramDriveDesc, d->drives_off);
     m->insns = ENGRAM_TABLE(b, EngramInsn, d->insns_off);
     m->list = ENGRAM_TABLE(b, double, d->list_off);
+    m->vars = ENGRAM_TABLE(b, EngramVarDesc, d->vars_off);
+    m->modulators = ENGRAM_TABLE(b, EngramModulatorDesc, d->modulators_off);
+    m->releases = ENGRAM_TABLE(b, EngramReleaseDesc, d->releases_off);
+    m->weight_recs = ENGRAM_TABLE(b, EngramWeightRecDesc, d->weight_recs_off);
     m->kernels = prog->kernels;
     return 0;
 }

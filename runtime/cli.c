@@ -4,7 +4,8 @@
  *
  *   parse argv -> open (validate) the model -> resolve parameters -> estimate
  *   memory (--max-memory, --dry-run) -> create the output folder -> build ->
- *   simulate -> write spikes.h5 and summary.json -> print the summary.
+ *   simulate -> write spikes.h5, weights.h5 (if recorded) and summary.json ->
+ *   print the summary.
  *
  * Every failure prints "PROG: error: MESSAGE" on stderr and returns its exit
  * code (engram_rt.h): 1 model, 2 command line, 3 files, 4 memory.
@@ -229,9 +230,17 @@ static void print_dry_run(FILE *out, const EngramModel *m, const double *pv,
     if (m->hdr->nprojs)
         fprintf(out, "projections:\n");
     for (uint32_t j = 0; j < m->hdr->nprojs; j++)
-        fprintf(out, "  %-24s %14.0f synapses%s  %12s\n", engram_model_str(m, m->projs[j].name),
+        fprintf(out, "  %-24s %14.0f synapses%s  %12s%s\n", engram_model_str(m, m->projs[j].name),
                 est->proj_synapses[j], est->proj_exact[j] ? "           " : " (expected)",
-                engram_format_bytes(est->proj_bytes[j], b1, sizeof b1));
+                engram_format_bytes(est->proj_bytes[j], b1, sizeof b1),
+                m->projs[j].plastic ? "  plastic" : "");
+    if (m->hdr->nweight_recs)
+        fprintf(out, "weight recordings:\n");
+    for (uint32_t k = 0; k < m->hdr->nweight_recs; k++)
+        fprintf(out, "  %-24s every %g ms %26s\n",
+                engram_model_str(m, m->projs[m->weight_recs[k].proj].name),
+                pv[m->weight_recs[k].every_param],
+                engram_format_bytes(est->wrec_bytes[k], b1, sizeof b1));
     fprintf(out, "total: %llu neurons, %.0f synapses\n", (unsigned long long)est->neurons,
             est->synapses);
     fprintf(out, "memory: neurons %s, synapses %s, input rings %s, recording %s\n",
@@ -365,6 +374,7 @@ static int run_all(EngramRun *r, const EngramProgram *prog, int argc, char **arg
         return rc;
     timing.simulate_s = wall_s() - t1;
     if ((rc = engram_write_spikes(&r->net, r->out_dir, err)) ||
+        (rc = engram_write_weights(&r->net, r->out_dir, err)) ||
         (rc = engram_write_summary(&r->net, &timing, r->out_dir, err)))
         return rc;
     if (!r->opt.quiet) {

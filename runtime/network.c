@@ -10,8 +10,17 @@
  * and delays (seed, stream + 2, ...), where rank is the synapse's place among
  * its target's sources.  Nothing depends on the order of the work.
  *
+ * A plastic projection (docs/language.md section 12) always has per-synapse,
+ * mutable weights; its synapse variables are drawn per synapse from
+ * (seed, stream + 3, target, rank << 32 | v << 20) with INDEX = the synapse
+ * id, its pre and post traces per neuron from (seed, stream + 3, neuron,
+ * 0xffffffff << 32 | v << 20) with INDEX = the neuron (v: the variable's
+ * place in the projection's run of the var table; ranks never reach
+ * 0xffffffff, so the keys never meet).  The *_last steps start at 0.  The
+ * post-side index comes from the CSR builder (ENGRAM_CSR_POST_INDEX).
+ *
  * Order: helpers, per-projection checks and counts, the estimate,
- * populations, propagators, projections, rings, build and free.
+ * populations, propagators, projections, plastic state, rings, build and free.
  */
 #include <math.h>
 #include <stdio.h>
@@ -210,6 +219,48 @@ static double expected_synapses(const EngramConnSpec *s)
 
 /* ---- the estimate ------------------------------------------------------------------------ */
 
+/* Connectivity, weights, delays, ranks (while building) and, when plastic,
+ * the synapse variables, traces, *_last steps and the post-side index. */
+static uint64_t proj_bytes(const EngramProjDesc *pj, const EngramConnSpec *spec, double e,
+                           int prec)
+{
+    bool pl = pj->plastic != 0;
+    bool hw = pj->weight.kind != ENGRAM_DIST_CONST || pl, hd = pj->delay.kind != ENGRAM_DIST_CONST;
+    double per = 4 + (hw ? prec : 0) + (hd ? 2 : 0) + (hw || hd ? 4 : 0);
+    double fixed = 8.0 * ((double)spec->nsrc + 1);
+    if (pl) {
+        per += (double)pj->nsyn_vars * prec + (pj->lazy_syn ? 4 : 0) + 8 + 4;
+        fixed += 8.0 * ((double)spec->ntgt + 1) + (double)spec->nsrc * (pj->npre * prec + 4) +
+                 (double)spec->ntgt * (pj->npost * prec + 4);
+    }
+    return (uint64_t)(e * per + fixed);
+}
+
+/* Weight recording buffers: samples x (time, mean[, weights]) and the
+ * source/target ids written at the end. */
+static int estimate_weight_recs(const EngramModel *m, const double *pv, EngramEstimate *est,
+                                EngramError *err)
+{
+    double dt = pv[m->hdr->dt_param];
+    int64_t nsteps = (int64_t)floor(pv[m->hdr->duration_param] / dt + 0.5);
+    for (uint32_t k = 0; k < m->hdr->nweight_recs; k++) {
+        const EngramWeightRecDesc *r = &m->weight_recs[k];
+        const char *name = engram_model_str(m, m->projs[r->proj].name);
+        int64_t every;
+        int rc = engram_interval_steps(m, r->every_param, pv, dt, name, &every, err);
+        if (rc)
+            return rc;
+        size_t samples;
+        bool per;
+        double nsyn = est->proj_synapses[r->proj];
+        engram_weight_rec_plan(r, nsteps, every, nsyn, &samples, &per);
+        double b = (double)samples * (16.0 + (per ? 8.0 * nsyn : 0.0)) + (per ? 16.0 * nsyn : 0.0);
+        est->wrec_bytes[k] = (uint64_t)b;
+        est->bytes_record += (uint64_t)b;
+    }
+    return 0;
+}
+
 static uint64_t seed_of(const EngramModel *m, const double *pv)
 {
     return (uint64_t)pv[m->hdr->seed_param];
@@ -221,6 +272,7 @@ void engram_estimate_free(EngramEstimate *est)
     free(est->proj_synapses);
     free(est->proj_exact);
     free(est->proj_bytes);
+    free(est->wrec_bytes);
     free(est->pop_bytes);
     memset(est, 0, sizeof *est);
 }
@@ -270,10 +322,11 @@ int engram_estimate(const EngramModel *m, const double *pv, EngramEstimate *est,
     est->proj_synapses = calloc(h->nprojs + 1, sizeof *est->proj_synapses);
     est->proj_exact = calloc(h->nprojs + 1, sizeof *est->proj_exact);
     est->proj_bytes = calloc(h->nprojs + 1, sizeof *est->proj_bytes);
+    est->wrec_bytes = calloc(h->nweight_recs + 1, sizeof *est->wrec_bytes);
     /* longest delay into each (population, port): 1 + this many ring slots */
     int64_t *slots = calloc(h->nports + 1, sizeof *slots);
     if (!est->pop_size || !est->pop_bytes || !est->proj_synapses || !est->proj_exact ||
-        !est->proj_bytes || !slots) {
+        !est->proj_bytes || !est->wrec_bytes || !slots) {
         free(slots);
         engram_estimate_free(est);
         return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
@@ -295,9 +348,7 @@ int engram_estimate(const EngramModel *m, const double *pv, EngramEstimate *est,
         est->proj_synapses[j] = e;
         est->proj_exact[j] = spec.rule != ENGRAM_CONN_RANDOM;
         est->synapses += e;
-        bool hw = pj->weight.kind != ENGRAM_DIST_CONST, hd = pj->delay.kind != ENGRAM_DIST_CONST;
-        double per = 4 + (hw ? prec : 0) + (hd ? 2 : 0) + (hw || hd ? 4 : 0);
-        est->proj_bytes[j] = (uint64_t)(e * per) + 8 * ((uint64_t)spec.nsrc + 1);
+        est->proj_bytes[j] = proj_bytes(pj, &spec, e, prec);
         est->bytes_synapses += est->proj_bytes[j];
         uint32_t q = m->pops[pj->dst_pop].first_port + pj->port;
         if (dmax > slots[q])
@@ -311,6 +362,8 @@ int engram_estimate(const EngramModel *m, const double *pv, EngramEstimate *est,
         }
     }
     free(slots);
+    if (!rc)
+        rc = estimate_weight_recs(m, pv, est, err);
     if (rc) {
         engram_estimate_free(est);
         return rc;
@@ -448,9 +501,10 @@ static int build_pop(EngramNetwork *net, uint32_t i, uint32_t size, EngramError 
 
 /* ---- projections ------------------------------------------------------------------------- */
 
-/* One draw of a distribution for the synapse (target, rank). */
-static double draw_dist(const EngramDistDesc *x, const double *pv, EngramRng *r)
+double engram_dist_draw(const EngramDistDesc *x, const double *pv, EngramRng *r)
 {
+    if (x->kind == ENGRAM_DIST_CONST)
+        return pv[x->arg[0]];
     if (x->kind == ENGRAM_DIST_UNIFORM) {
         double lo = pv[x->arg[0]], hi = pv[x->arg[1]];
         return lo + (hi - lo) * engram_rng_uniform(r);
@@ -472,7 +526,7 @@ static int draw_synapses(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
     pr->delay_steps = (int32_t)delay_to_steps(
         d->delay.kind == ENGRAM_DIST_CONST ? pv[d->delay.arg[0]] : net->dt, net->dt);
     pr->max_delay = pr->delay_steps;
-    if (d->weight.kind != ENGRAM_DIST_CONST) {
+    if (d->weight.kind != ENGRAM_DIST_CONST || pr->plastic) {
         if (!(pr->weight = alloc_array(nsyn, (size_t)net->precision)))
             return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the weights of %s",
                                pr->name);
@@ -480,7 +534,7 @@ static int draw_synapses(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
             EngramRng r;
             engram_rng_init_synapse(&r, net->seed, d->stream + 1, pr->csr.col[j],
                                     pr->csr.syn_target_rank[j]);
-            engram_value_store(pr->weight, net->precision, j, draw_dist(&d->weight, pv, &r));
+            engram_value_store(pr->weight, net->precision, j, engram_dist_draw(&d->weight, pv, &r));
         }
     }
     if (d->delay.kind != ENGRAM_DIST_CONST) {
@@ -492,7 +546,7 @@ static int draw_synapses(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
             EngramRng r;
             engram_rng_init_synapse(&r, net->seed, d->stream + 2, pr->csr.col[j],
                                     pr->csr.syn_target_rank[j]);
-            int64_t s = delay_to_steps(draw_dist(&d->delay, pv, &r), net->dt);
+            int64_t s = delay_to_steps(engram_dist_draw(&d->delay, pv, &r), net->dt);
             if (s > MAX_DELAY_STEPS)
                 return engram_fail(err, ENGRAM_EXIT_MODEL,
                                    "projection %s: a delay is longer than %d steps (%g ms)",
@@ -505,19 +559,25 @@ static int draw_synapses(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
     return 0;
 }
 
+static int build_plastic(EngramNetwork *net, EngramProjRt *pr, EngramError *err);
+
 static int build_proj(EngramNetwork *net, uint32_t j, const EngramEstimate *est, EngramError *err)
 {
     const EngramModel *m = net->model;
     EngramProjRt *pr = &net->projs[j];
     pr->desc = &m->projs[j];
     pr->name = engram_model_str(m, pr->desc->name);
+    pr->plastic = pr->desc->plastic != 0;
     EngramConnSpec spec;
     int rc = proj_spec(m, pr->desc, net->params, est->pop_size, net->seed, &spec, err);
     if (rc)
         return rc;
     unsigned flags = 0;
-    if (pr->desc->weight.kind != ENGRAM_DIST_CONST || pr->desc->delay.kind != ENGRAM_DIST_CONST)
+    if (pr->desc->weight.kind != ENGRAM_DIST_CONST || pr->desc->delay.kind != ENGRAM_DIST_CONST ||
+        pr->plastic)
         flags |= ENGRAM_CSR_RANK;
+    if (pr->plastic)
+        flags |= ENGRAM_CSR_POST_INDEX;
     rc = engram_csr_build(spec.nsrc, spec.ntgt, NULL, spec.ntgt, engram_connect_spec_sources,
                           &spec, flags, &pr->csr);
     if (rc == ENGRAM_CORE_ENOMEM)
@@ -526,12 +586,170 @@ static int build_proj(EngramNetwork *net, uint32_t j, const EngramEstimate *est,
         return engram_fail(err, ENGRAM_EXIT_MODEL, "projection %s: cannot connect (bad p or k)",
                            pr->name);
     rc = draw_synapses(net, pr, err);
-    /* ranks are needed only to draw weights and delays */
+    if (!rc && pr->plastic)
+        rc = build_plastic(net, pr, err);
+    /* ranks are needed only to draw weights, delays and synapse variables */
     free(pr->csr.syn_target_rank);
     pr->csr.syn_target_rank = NULL;
     pr->kernel = (EngramDeliverKernel)m->kernels[pr->desc->deliver_kernel];
     net->synapses += pr->csr.nsyn;
     return rc;
+}
+
+/* ---- plastic state ------------------------------------------------------------------------ */
+
+int engram_interval_steps(const EngramModel *m, uint32_t param, const double *pv, double dt,
+                          const char *what, int64_t *steps, EngramError *err)
+{
+    double t = pv[param];
+    if (!(t > 0) || !isfinite(t) || t / dt > 9.0e18)
+        return engram_fail(err, ENGRAM_EXIT_MODEL, "%s: the interval %s = %g ms is not a time > 0",
+                           what, param_name(m, param), t);
+    int64_t s = (int64_t)floor(t / dt + 0.5);
+    *steps = s < 1 ? 1 : s;
+    return 0;
+}
+
+/* Evaluates one variable's initial value into arr[k] for k < n; the key of
+ * element k is (seed, stream, index_of(k), counter_of(k)). */
+typedef struct VarInit {
+    const EngramVarDesc *var;
+    uint32_t stream;
+    const uint32_t *index;     /* per element, or NULL: k */
+    const uint32_t *rank;      /* per element (counter rank << 32), or NULL: 0xffffffff */
+    uint32_t v;                /* place in the projection's variables */
+    const char *what;          /* "synapse", "neuron" */
+} VarInit;
+
+static int init_var(EngramNetwork *net, const EngramProjRt *pr, const VarInit *vi, void **arr,
+                    uint64_t n, EngramError *err)
+{
+    const EngramModel *m = net->model;
+    if (!(*arr = alloc_array(n, (size_t)net->precision)))
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the variables of %s",
+                           pr->name);
+    EngramEvalCtx ctx;
+    engram_eval_ctx_init(&ctx, net->params, net->dt);
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t hi = vi->rank ? vi->rank[k] : 0xffffffffu;
+        ctx.index = (double)k;
+        engram_eval_ctx_key(&ctx, net->seed, vi->stream, vi->index ? vi->index[k] : (uint32_t)k,
+                            hi << 32 | (uint64_t)vi->v << 20);
+        double x = engram_eval(m->insns, vi->var->init, &ctx);
+        if (!isfinite(x))
+            return engram_fail(err, ENGRAM_EXIT_MODEL,
+                               "projection %s: initial value of %s is not finite (%g) for %s %llu",
+                               pr->name, engram_model_str(m, vi->var->name), x, vi->what,
+                               (unsigned long long)k);
+        engram_value_store(*arr, net->precision, k, x);
+    }
+    return 0;
+}
+
+/* Source of each entry of the post-side index: walking the synapses in CSR
+ * order visits each target's sources ascending, as tgt_order lists them. */
+static int build_post_src(EngramProjRt *pr, EngramError *err)
+{
+    const EngramCsr *c = &pr->csr;
+    uint64_t *cur = malloc(((size_t)c->ntgt + 1) * sizeof *cur);
+    pr->post_src = alloc_array(c->nsyn, sizeof *pr->post_src);
+    if (!cur || !pr->post_src) {
+        free(cur);
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the post index of %s",
+                           pr->name);
+    }
+    memcpy(cur, c->tgt_row, (size_t)c->ntgt * sizeof *cur);
+    for (uint32_t s = 0; s < c->nsrc; s++)
+        for (uint64_t j = c->row[s]; j < c->row[s + 1]; j++)
+            pr->post_src[cur[c->col[j]]++] = s;
+    free(cur);
+    return 0;
+}
+
+/* Allocates n arrays of variables (NULL-padded pointer table). */
+static void **var_table(uint32_t n)
+{
+    return calloc((size_t)n + 1, sizeof(void *));
+}
+
+static int build_plastic_vars(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
+{
+    const EngramProjDesc *d = pr->desc;
+    const EngramModel *m = net->model;
+    uint32_t nsrc = pr->csr.nsrc, ntgt = pr->csr.ntgt;
+    pr->syn = var_table(d->nsyn_vars);
+    pr->pre = var_table(d->npre);
+    pr->post = var_table(d->npost);
+    pr->pre_last = alloc_array(nsrc, sizeof *pr->pre_last);
+    pr->post_last = alloc_array(ntgt, sizeof *pr->post_last);
+    if (d->lazy_syn)
+        pr->syn_last = alloc_array(pr->csr.nsyn, sizeof *pr->syn_last);
+    if (!pr->syn || !pr->pre || !pr->post || !pr->pre_last || !pr->post_last ||
+        (d->lazy_syn && !pr->syn_last))
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the plastic state of %s",
+                           pr->name);
+    int rc = 0;
+    uint32_t v = 0;
+    for (uint32_t k = 0; k < d->nsyn_vars && !rc; k++, v++) {
+        VarInit vi = {&m->vars[d->first_var + v], d->stream + 3, pr->csr.col,
+                      pr->csr.syn_target_rank, v, "synapse"};
+        rc = init_var(net, pr, &vi, &pr->syn[k], pr->csr.nsyn, err);
+    }
+    for (uint32_t k = 0; k < d->npre && !rc; k++, v++) {
+        VarInit vi = {&m->vars[d->first_var + v], d->stream + 3, NULL, NULL, v, "neuron"};
+        rc = init_var(net, pr, &vi, &pr->pre[k], nsrc, err);
+    }
+    for (uint32_t k = 0; k < d->npost && !rc; k++, v++) {
+        VarInit vi = {&m->vars[d->first_var + v], d->stream + 3, NULL, NULL, v, "neuron"};
+        rc = init_var(net, pr, &vi, &pr->post[k], ntgt, err);
+    }
+    return rc;
+}
+
+static int build_plastic(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
+{
+    const EngramProjDesc *d = pr->desc;
+    const EngramModel *m = net->model;
+    const double *pv = net->params;
+    pr->handlers_on = d->plastic_param == ENGRAM_NONE || pv[d->plastic_param] != 0;
+    if (d->w_lo_param != ENGRAM_NONE && d->w_hi_param != ENGRAM_NONE &&
+        !(pv[d->w_lo_param] <= pv[d->w_hi_param]))
+        return engram_fail(err, ENGRAM_EXIT_MODEL,
+                           "projection %s: the weight bounds %s = %g and %s = %g are not "
+                           "ordered low <= high", pr->name, param_name(m, d->w_lo_param),
+                           pv[d->w_lo_param], param_name(m, d->w_hi_param), pv[d->w_hi_param]);
+    pr->every_steps = 1;
+    if (d->every_kernel != ENGRAM_NONE) {
+        int rc = engram_interval_steps(m, d->every_param, pv, net->dt, pr->name,
+                                       &pr->every_steps, err);
+        if (rc)
+            return rc;
+        pr->every = (EngramEveryKernel)m->kernels[d->every_kernel];
+    }
+    if (d->on_post_kernel != ENGRAM_NONE)
+        pr->on_post = (EngramDeliverKernel)m->kernels[d->on_post_kernel];
+    int rc = build_plastic_vars(net, pr, err);
+    return rc ? rc : build_post_src(pr, err);
+}
+
+/* What the kernels of a plastic projection see (once modulators exist). */
+static void wire_plastic(EngramNetwork *net, EngramProjRt *pr)
+{
+    pr->ps = (EngramPlasticState){
+        .syn = pr->syn,
+        .syn_last = pr->syn_last,
+        .pre = pr->pre,
+        .pre_last = pr->pre_last,
+        .post = pr->post,
+        .post_last = pr->post_last,
+        .pre_state = net->pops[pr->desc->src_pop].state,
+        .post_state = net->pops[pr->desc->dst_pop].state,
+        .post_row = pr->csr.tgt_row,
+        .post_syn = pr->csr.tgt_order,
+        .post_src = pr->post_src,
+        .modulators = net->mods.level,
+        .plastic = pr->handlers_on ? 1 : 0,
+    };
 }
 
 /* ---- rings ---------------------------------------------------------------------------------- */
@@ -614,10 +832,40 @@ int engram_network_build(EngramNetwork *net, const EngramModel *m, const double 
         rc = build_rings(net, err);
     if (!rc)
         rc = build_drives(net, err);
+    if (!rc)
+        rc = engram_modulators_init(net, err);
+    for (uint32_t j = 0; j < net->nprojs && !rc; j++)
+        if (net->projs[j].plastic)
+            wire_plastic(net, &net->projs[j]);
+    if (!rc)
+        rc = engram_weight_recs_init(net, err);
     engram_estimate_free(&est);
     if (rc)
         engram_network_free(net);
     return rc;
+}
+
+static void free_vars(void **arrs, uint32_t n)
+{
+    for (uint32_t k = 0; arrs && k < n; k++)
+        free(arrs[k]);
+    free(arrs);
+}
+
+static void free_proj(EngramProjRt *pr)
+{
+    engram_csr_free(&pr->csr);
+    free(pr->weight);
+    free(pr->delay);
+    if (pr->desc) {
+        free_vars(pr->syn, pr->desc->nsyn_vars);
+        free_vars(pr->pre, pr->desc->npre);
+        free_vars(pr->post, pr->desc->npost);
+    }
+    free(pr->syn_last);
+    free(pr->pre_last);
+    free(pr->post_last);
+    free(pr->post_src);
 }
 
 void engram_network_free(EngramNetwork *net)
@@ -639,11 +887,10 @@ void engram_network_free(EngramNetwork *net)
         free(p->rec_id);
         engram_source_free(p);
     }
-    for (uint32_t j = 0; net->projs && j < net->nprojs; j++) {
-        engram_csr_free(&net->projs[j].csr);
-        free(net->projs[j].weight);
-        free(net->projs[j].delay);
-    }
+    for (uint32_t j = 0; net->projs && j < net->nprojs; j++)
+        free_proj(&net->projs[j]);
+    engram_modulators_free(&net->mods);
+    engram_weight_recs_free(net);
     free(net->pops);
     free(net->projs);
     free(net->drives);

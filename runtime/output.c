@@ -8,14 +8,20 @@
  * sorted by time, ties by id.  Object timestamps are off, so equal runs give
  * byte-identical files.
  *
+ * weights.h5 (only when the model records weights): per recording a group
+ * /<projection> ('/' and '%' in the name escaped as %2F and %25) with the
+ * attribute unit (the weight's), times (f64, units = "ms"), mean (f64), and
+ * when per synapse weights (f64 samples x nsyn, CSR order), source and
+ * target (u64 per synapse).  Object timestamps are off here too.
+ *
  * summary.json holds the run's provenance and results; everything outside
  * "timing" is a function of model, overrides and seed.
  *
- * Both files are written to a temporary name in the folder and renamed over
+ * Every file is written to a temporary name in the folder and renamed over
  * the old one, so a reader never sees half a file.
  *
- * Order: folders and atomic files, spikes.h5, JSON helpers, summary.json,
- * the human summary.
+ * Order: folders and atomic files, spikes.h5, weights.h5, JSON helpers,
+ * summary.json, the human summary.
  */
 #include <errno.h>
 #include <hdf5.h>
@@ -129,17 +135,22 @@ static herr_t write_sorting(hid_t group)
     return rc;
 }
 
-static herr_t write_units(hid_t dset)
+/* A variable-length UTF-8 string attribute. */
+static herr_t write_str_attr(hid_t obj, const char *name, const char *value)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
     hid_t s = H5Screate(H5S_SCALAR);
-    const char *ms = "ms";
-    herr_t rc = attr_write(dset, "units", t, s, &ms);
+    herr_t rc = attr_write(obj, name, t, s, &value);
     H5Sclose(s);
     H5Tclose(t);
     return rc;
+}
+
+static herr_t write_units(hid_t dset)
+{
+    return write_str_attr(dset, "units", "ms");
 }
 
 static herr_t write_dataset(const H5Ids *h, hid_t group, const char *name, hid_t ftype,
@@ -237,6 +248,129 @@ int engram_write_spikes(const EngramNetwork *net, const char *dir, EngramError *
     return rc;
 }
 
+/* ---- weights.h5 ------------------------------------------------------------------------ */
+
+/* The projection's name as one HDF5 link name: '/' -> %2F, '%' -> %25. */
+static char *escape_name(const char *name)
+{
+    char *out = malloc(3 * strlen(name) + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *p = name; *p; p++) {
+        if (*p == '/' || *p == '%')
+            o += sprintf(o, "%%%02X", (unsigned)(unsigned char)*p);
+        else
+            *o++ = *p;
+    }
+    *o = '\0';
+    return out;
+}
+
+static herr_t write_matrix(const H5Ids *h, hid_t group, const char *name, size_t rows,
+                           size_t cols, const double *buf)
+{
+    hsize_t dims[2] = {rows, cols};
+    hid_t s = H5Screate_simple(2, dims, NULL);
+    hid_t d = H5Dcreate2(group, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, h->dcpl, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : 0;
+    if (rc >= 0 && rows && cols)
+        rc = H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(s);
+    return rc;
+}
+
+/* source and target of every synapse, in CSR order. */
+static herr_t write_endpoints(const H5Ids *h, hid_t g, const EngramProjRt *pr)
+{
+    uint64_t n = pr->csr.nsyn;
+    uint64_t *src = malloc((n + 1) * sizeof *src), *tgt = malloc((n + 1) * sizeof *tgt);
+    herr_t rc = (src && tgt) ? 0 : -1;
+    for (uint32_t s = 0; rc >= 0 && s < pr->csr.nsrc; s++)
+        for (uint64_t j = pr->csr.row[s]; j < pr->csr.row[s + 1]; j++) {
+            src[j] = s;
+            tgt[j] = pr->csr.col[j];
+        }
+    if (rc >= 0)
+        rc = write_dataset(h, g, "source", H5T_STD_U64LE, H5T_NATIVE_UINT64, n, src, false);
+    if (rc >= 0)
+        rc = write_dataset(h, g, "target", H5T_STD_U64LE, H5T_NATIVE_UINT64, n, tgt, false);
+    free(src);
+    free(tgt);
+    return rc;
+}
+
+static herr_t write_weight_rec(const H5Ids *h, const EngramNetwork *net,
+                               const EngramWeightRecRt *wr)
+{
+    const EngramProjRt *pr = &net->projs[wr->proj];
+    char *name = escape_name(pr->name);
+    hid_t g = name ? H5Gcreate2(h->file, name, h->lcpl, h->gcpl, H5P_DEFAULT) : -1;
+    free(name);
+    herr_t rc = g < 0 ? -1 : write_str_attr(g, "unit", engram_weight_unit(net->model, pr->desc));
+    if (rc >= 0)
+        rc = write_dataset(h, g, "times", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, wr->len, wr->times,
+                           true);
+    if (rc >= 0)
+        rc = write_dataset(h, g, "mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, wr->len, wr->mean,
+                           false);
+    if (rc >= 0 && wr->per_synapse)
+        rc = write_matrix(h, g, "weights", wr->len, pr->csr.nsyn, wr->w);
+    if (rc >= 0 && wr->per_synapse)
+        rc = write_endpoints(h, g, pr);
+    if (g >= 0)
+        H5Gclose(g);
+    return rc;
+}
+
+static herr_t write_weight_file(const char *path, const EngramNetwork *net)
+{
+    H5Ids h = {-1, -1, -1, -1};
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_obj_track_times(fcpl, 0);
+    h.gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(h.gcpl, 0);
+    h.dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(h.dcpl, 0);
+    h.lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(h.lcpl, 0);
+    h.file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    herr_t rc = h.file < 0 ? -1 : 0;
+    for (uint32_t k = 0; k < net->nwrecs && rc >= 0; k++)
+        rc = write_weight_rec(&h, net, &net->wrecs[k]);
+    if (h.file >= 0 && H5Fclose(h.file) < 0)
+        rc = -1;
+    H5Pclose(fcpl);
+    H5Pclose(h.gcpl);
+    H5Pclose(h.dcpl);
+    H5Pclose(h.lcpl);
+    return rc;
+}
+
+int engram_write_weights(const EngramNetwork *net, const char *dir, EngramError *err)
+{
+    if (net->nwrecs == 0)
+        return 0;
+    char *final, *tmp;
+    int rc = out_paths(dir, "weights.h5", &final, &tmp, err);
+    if (rc)
+        return rc;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    errno = 0;
+    if (write_weight_file(tmp, net) < 0) {
+        int e = errno;
+        unlink(tmp);
+        rc = engram_fail(err, ENGRAM_EXIT_IO, "cannot write %s: %s", final,
+                         e ? strerror(e) : "HDF5 error");
+    } else {
+        rc = commit(tmp, final, err);
+    }
+    free(final);
+    free(tmp);
+    return rc;
+}
+
 /* ---- JSON helpers --------------------------------------------------------------------- */
 
 static void json_string(FILE *f, const char *s)
@@ -311,6 +445,72 @@ static void summary_populations(FILE *f, const EngramNetwork *net)
     fputs("},\n", f);
 }
 
+static void json_numbers(FILE *f, const double *v, size_t n)
+{
+    fputc('[', f);
+    for (size_t k = 0; k < n; k++) {
+        if (k)
+            fputs(", ", f);
+        json_number(f, v[k]);
+    }
+    fputc(']', f);
+}
+
+/* "projections": per projection, its final weights. */
+static void summary_projections(FILE *f, const EngramNetwork *net)
+{
+    fputs("  \"projections\": {", f);
+    for (uint32_t j = 0; j < net->nprojs; j++) {
+        const EngramProjRt *pr = &net->projs[j];
+        EngramWeightStats st;
+        engram_weight_stats(net, pr, &st);
+        fputs(j ? ",\n    " : "\n    ", f);
+        json_string(f, pr->name);
+        fprintf(f, ": {\"synapses\": %llu, \"plastic\": %s, \"weight\": {\"unit\": ",
+                (unsigned long long)pr->csr.nsyn, pr->plastic ? "true" : "false");
+        json_string(f, engram_weight_unit(net->model, pr->desc));
+        fputs(", \"mean\": ", f);
+        json_number(f, st.mean);
+        fputs(", \"min\": ", f);
+        json_number(f, st.min);
+        fputs(", \"max\": ", f);
+        json_number(f, st.max);
+        fputs(", \"histogram\": {\"edges\": ", f);
+        json_numbers(f, st.edges, ENGRAM_HIST_BINS + 1);
+        fputs(", \"counts\": [", f);
+        for (int k = 0; k < ENGRAM_HIST_BINS; k++)
+            fprintf(f, "%s%llu", k ? ", " : "", (unsigned long long)st.counts[k]);
+        fprintf(f, "], \"outside\": %llu}}}", (unsigned long long)st.outside);
+    }
+    fputs(net->nprojs ? "\n  },\n" : "},\n", f);
+}
+
+/* "modulators" {name: {final, mean, unit}} and "releases" {name: count}. */
+static void summary_modulators(FILE *f, const EngramNetwork *net)
+{
+    const EngramModel *m = net->model;
+    const EngramModState *ms = &net->mods;
+    fputs("  \"modulators\": {", f);
+    for (uint32_t i = 0; i < ms->nmods; i++) {
+        fputs(i ? ", " : "", f);
+        json_string(f, engram_model_str(m, m->modulators[i].name));
+        fputs(": {\"final\": ", f);
+        json_number(f, ms->level[i]);
+        fputs(", \"mean\": ", f);
+        json_number(f, ms->steps ? ms->sum[i] / (double)ms->steps : ms->level[i]);
+        fputs(", \"unit\": ", f);
+        json_string(f, engram_model_str(m, m->modulators[i].unit));
+        fputc('}', f);
+    }
+    fputs("},\n  \"releases\": {", f);
+    for (uint32_t k = 0; k < ms->nrels; k++) {
+        fputs(k ? ", " : "", f);
+        json_string(f, ms->rels[k].name);
+        fprintf(f, ": %llu", (unsigned long long)ms->rels[k].applied);
+    }
+    fputs("},\n", f);
+}
+
 static void summary_parameters(FILE *f, const EngramNetwork *net)
 {
     const EngramModel *m = net->model;
@@ -378,6 +578,8 @@ static void summary_write(FILE *f, const EngramNetwork *net, const EngramTiming 
     json_number(f, net->duration);
     fputs(",\n", f);
     summary_populations(f, net);
+    summary_projections(f, net);
+    summary_modulators(f, net);
     summary_parameters(f, net);
     summary_timing(f, timing);
     fputs("}\n", f);
@@ -435,4 +637,18 @@ void engram_print_summary(FILE *out, const EngramNetwork *net, const EngramTimin
         fprintf(out, "  %-*s %9u neurons %11llu spikes %9.2f Hz\n", w, p->name, p->size,
                 (unsigned long long)p->total_spikes, rate);
     }
+    for (uint32_t j = 0; j < net->nprojs; j++) {
+        const EngramProjRt *pr = &net->projs[j];
+        if (!pr->plastic)
+            continue;
+        EngramWeightStats st;
+        engram_weight_stats(net, pr, &st);
+        fprintf(out, "  %s: %llu plastic synapses, weight mean %g %s (min %g, max %g)\n",
+                pr->name, (unsigned long long)pr->csr.nsyn, st.mean,
+                engram_weight_unit(m, pr->desc), st.min, st.max);
+    }
+    for (uint32_t i = 0; i < net->mods.nmods; i++)
+        fprintf(out, "  %s: final %g, mean %g\n", engram_model_str(m, m->modulators[i].name),
+                net->mods.level[i],
+                net->mods.steps ? net->mods.sum[i] / (double)net->mods.steps : net->mods.level[i]);
 }

@@ -12,7 +12,7 @@
  * everything hangs off the EngramRun that engram_main owns.
  *
  * Sections: errors, model view, bytecode, parameters, network, sources,
- * simulation, outputs, command line.
+ * modulators, weight recording, simulation, outputs, command line.
  */
 #ifndef ENGRAM_RT_ENGINE_H
 #define ENGRAM_RT_ENGINE_H
@@ -57,6 +57,10 @@ typedef struct EngramModel {
     const EngramDriveDesc *drives;
     const EngramInsn *insns;
     const double *list;
+    const EngramVarDesc *vars;
+    const EngramModulatorDesc *modulators;
+    const EngramReleaseDesc *releases;
+    const EngramWeightRecDesc *weight_recs;
     const EngramKernelFn *kernels;
 } EngramModel;
 
@@ -175,13 +179,23 @@ typedef struct EngramPopRt {
 typedef struct EngramProjRt {
     const EngramProjDesc *desc;
     const char *name;
-    EngramCsr csr;
-    void *weight;         /* per synapse, or NULL (weight_value) */
+    EngramCsr csr;        /* plastic: with the post-side index (tgt_row, tgt_order) */
+    void *weight;         /* per synapse, or NULL (weight_value); always set when plastic */
     uint16_t *delay;      /* per synapse, or NULL (delay_steps) */
     double weight_value;
     int32_t delay_steps;
     int32_t max_delay;
     EngramDeliverKernel kernel;
+    /* plasticity (network.c); all NULL / 0 for a static projection */
+    bool plastic;         /* desc->plastic */
+    bool handlers_on;     /* PROJ.plastic != 0 */
+    void **syn, **pre, **post;      /* nsyn_vars / npre / npost arrays (precision) */
+    int32_t *syn_last, *pre_last, *post_last;
+    uint32_t *post_src;   /* source of each entry of csr.tgt_order */
+    EngramDeliverKernel on_post;    /* NULL: none */
+    EngramEveryKernel every;        /* NULL: none */
+    int64_t every_steps;  /* >= 1 */
+    EngramPlasticState ps;          /* what the kernels see (points into the above) */
 } EngramProjRt;
 
 typedef struct EngramDriveRt {
@@ -191,12 +205,62 @@ typedef struct EngramDriveRt {
     double weight;
 } EngramDriveRt;
 
+/* A global neuromodulator and the releases that feed it (modulators.c). */
+typedef struct EngramPendingRelease {
+    int64_t step;         /* when it is applied */
+    uint64_t seq;         /* order of scheduling: ties by seq */
+    uint32_t release;     /* index in the release table */
+    uint32_t pad;
+} EngramPendingRelease;
+
+typedef struct EngramReleaseRt {
+    const EngramReleaseDesc *desc;
+    const char *name;
+    double amount;
+    uint32_t src_index, dst_index;  /* WHEN: the watched neurons */
+    int64_t window_steps;           /* WHEN: dst within this many steps after src */
+    int64_t last_src;               /* WHEN: step of the latest src spike, -1 none */
+    uint64_t events;                /* WHEN: events so far (the delay RNG counter) */
+    uint64_t applied;               /* releases applied (summary.json "releases") */
+} EngramReleaseRt;
+
+typedef struct EngramModState {
+    uint32_t nmods, nrels;
+    double *level;        /* nmods: current levels, shared by all plastic projections */
+    double *baseline, *factor;   /* factor = exp(-dt / tau) */
+    double *sum;          /* sum of the levels after each step (for the mean) */
+    int64_t steps;        /* steps summed */
+    EngramReleaseRt *rels;
+    EngramPendingRelease *heap;  /* pending WHEN releases, min-heap by (step, seq) */
+    size_t heap_len, heap_cap;
+    uint64_t next_seq;
+} EngramModState;
+
+/* Weight recording of one projection (weights.c). */
+typedef struct EngramWeightRecRt {
+    const EngramWeightRecDesc *desc;
+    uint32_t proj;
+    bool per_synapse;     /* forced, or nsyn <= ENGRAM_WEIGHT_REC_SMALL */
+    int64_t every_steps;  /* >= 1 */
+    size_t len, cap;      /* samples taken / room */
+    double *times;        /* cap: ms */
+    double *mean;         /* cap */
+    double *w;            /* per_synapse: cap x nsyn, CSR order */
+} EngramWeightRecRt;
+
+#define ENGRAM_WEIGHT_REC_SMALL 10000   /* per-synapse recording by default up to this many */
+/* Synapse variables and traces of one projection: the initial values of
+ * variable v draw from counter (rank << 32) | (v << 20), so v < 2^12. */
+#define ENGRAM_MAX_PLASTIC_VARS 4096
+#define ENGRAM_MAX_PENDING_RELEASES (1u << 22)   /* pending `when` releases, all together */
+
 /* Sizes and memory of a network before it is built (also --dry-run). */
 typedef struct EngramEstimate {
     uint32_t *pop_size;       /* npops */
     double *proj_synapses;    /* nprojs: exact, or expected for random */
     bool *proj_exact;
-    uint64_t *proj_bytes;
+    uint64_t *proj_bytes;     /* connectivity, weights, delays, plastic state */
+    uint64_t *wrec_bytes;     /* nweight_recs: recording buffers */
     uint64_t *pop_bytes;      /* states, flags, sources */
     uint64_t neurons;
     double synapses;
@@ -215,6 +279,9 @@ typedef struct EngramNetwork {
     EngramDriveRt *drives;
     uint32_t npops, nprojs, ndrives;
     uint64_t neurons, synapses;
+    EngramModState mods;
+    EngramWeightRecRt *wrecs;
+    uint32_t nwrecs;
 } EngramNetwork;
 
 /* Sizes, synapse counts and the memory estimate; free with engram_estimate_free. */
@@ -228,6 +295,19 @@ int engram_network_build(EngramNetwork *net, const EngramModel *m, const double 
 void engram_network_free(EngramNetwork *net);
 /* "12.3 MiB" */
 const char *engram_format_bytes(uint64_t bytes, char *buf, size_t n);
+/* One value of a distribution: CONST reads its param (no draw), else one draw. */
+double engram_dist_draw(const EngramDistDesc *x, const double *pv, EngramRng *r);
+/* Number of steps of an interval param (every T, record every T): round(T / dt),
+ * at least 1; ENGRAM_EXIT_MODEL when T is not a time > 0. */
+int engram_interval_steps(const EngramModel *m, uint32_t param, const double *pv, double dt,
+                          const char *what, int64_t *steps, EngramError *err);
+/* The value of synapse j's weight (per synapse or homogeneous). */
+static inline double engram_proj_weight(const EngramProjRt *pr, int prec, uint64_t j)
+{
+    return pr->weight ? (prec == 4 ? (double)((const float *)pr->weight)[j]
+                                   : ((const double *)pr->weight)[j])
+                      : pr->weight_value;
+}
 
 /* Stores/loads a model value of the given precision (4 or 8 bytes). */
 static inline void engram_value_store(void *arr, int prec, size_t i, double v)
@@ -252,6 +332,44 @@ void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, int64_t step);
 /* Adds every drive's input of this step into the current ring slots. */
 void engram_drives_apply(const EngramNetwork *net, int64_t step);
 
+/* ---- modulators (modulators.c) --------------------------------------------------------
+ * Levels start at baseline.  Each step, after the spike handlers:
+ * m = baseline + (m - baseline) exp(-dt / tau), then the releases due at the
+ * step are added (docs/language.md sections 12-13). */
+
+int engram_modulators_init(EngramNetwork *net, EngramError *err);
+void engram_modulators_free(EngramModState *ms);
+/* The modulator phase of one step (after every projection has run). */
+int engram_modulators_step(EngramNetwork *net, int64_t step, EngramError *err);
+
+/* ---- weight recording (weights.c) --------------------------------------------------------- */
+
+/* Sizes of the recording of one EngramWeightRecDesc: samples and whether per synapse. */
+void engram_weight_rec_plan(const EngramWeightRecDesc *r, int64_t nsteps, int64_t every_steps,
+                            double nsyn, size_t *samples, bool *per_synapse);
+int engram_weight_recs_init(EngramNetwork *net, EngramError *err);
+void engram_weight_recs_free(EngramNetwork *net);
+/* Samples the recordings due at the start of `step` (step % every == 0), or
+ * the final sample when `final` (time nsteps * dt). */
+void engram_weight_recs_sample(EngramNetwork *net, int64_t step, bool final);
+
+/* Final weights of a projection for summary.json: mean, min, max (NaN when
+ * it has no synapse) and a 20-bin histogram over [lo, hi]: the rule's bounds
+ * when both exist, else [min, max]; an empty range is widened by 0.5 on
+ * either side, as numpy.histogram does.  Bins are [e_k, e_k+1), the last
+ * closed; weights outside the range are counted in `outside`. */
+#define ENGRAM_HIST_BINS 20
+typedef struct EngramWeightStats {
+    double mean, min, max;
+    double edges[ENGRAM_HIST_BINS + 1];
+    uint64_t counts[ENGRAM_HIST_BINS];
+    uint64_t outside;
+} EngramWeightStats;
+
+void engram_weight_stats(const EngramNetwork *net, const EngramProjRt *pr, EngramWeightStats *st);
+/* The unit of a projection's weight (its weight param's unit). */
+const char *engram_weight_unit(const EngramModel *m, const EngramProjDesc *pj);
+
 /* ---- simulation (sim.c) ------------------------------------------------------------ */
 
 typedef struct EngramSimOptions {
@@ -274,6 +392,8 @@ int engram_write_spikes(const EngramNetwork *net, const char *dir, EngramError *
 /* DIR/summary.json, written atomically. */
 int engram_write_summary(const EngramNetwork *net, const EngramTiming *timing,
                          const char *dir, EngramError *err);
+/* DIR/weights.h5, written atomically; nothing when the model records no weights. */
+int engram_write_weights(const EngramNetwork *net, const char *dir, EngramError *err);
 /* The human summary on stdout. */
 void engram_print_summary(FILE *out, const EngramNetwork *net, const EngramTiming *timing);
 

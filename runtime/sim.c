@@ -1,15 +1,23 @@
 /*
- * sim.c - the step loop (docs/language.md section 10).
+ * sim.c - the step loop (docs/language.md sections 10 and 12).
  *
- * One step: the drives add their input to the current ring slots; every
- * population in declaration order runs its update kernel over all neurons
- * (phases 1-3) or, for a source, emits; the spiked flags become an ascending
- * list of indices, which is recorded; then every projection in declaration
- * order delivers this step's spikes of its source into the target rings.
+ * One step: weight recordings due at this step take their sample (the
+ * weights as the previous step left them); the drives add their input to the
+ * current ring slots; every population in declaration order runs its update
+ * kernel over all neurons (phases 1-3) or, for a source, emits; the spiked
+ * flags become an ascending list of indices, which is recorded; then every
+ * projection in declaration order delivers this step's spikes of its source
+ * into the target rings (a plastic one running its on-pre handler in the
+ * same kernel), then runs its on-post kernel over the target's spikes and,
+ * at multiples of its interval, its every kernel over all sources; then
+ * the modulators decay and take their releases.  After the last step the
+ * recordings take their final sample.  With PROJ.plastic = 0 spikes are
+ * still delivered (EngramPlasticState.plastic = 0 tells the deliver kernel to
+ * skip its handler) and the on-post and every kernels are not called.
  *
  * Nothing is allocated in the loop except when a recording buffer doubles
  * (amortised; its first size comes from the estimate).  Every 100 steps and
- * at the end, state is checked for NaN/inf.
+ * at the end, state and plastic weights are checked for NaN/inf.
  *
  * Order: recording, divergence check, progress, the loop.
  */
@@ -86,6 +94,19 @@ static int check_finite(const EngramNetwork *net, int64_t step, EngramError *err
                                    p->name, k, var, (double)(step + 1) * net->dt, v);
             }
     }
+    for (uint32_t j = 0; j < net->nprojs; j++) {
+        const EngramProjRt *pr = &net->projs[j];
+        if (!pr->plastic)
+            continue;
+        for (uint64_t k = 0; k < pr->csr.nsyn; k++) {
+            double w = engram_value_load(pr->weight, net->precision, k);
+            if (!isfinite(w))
+                return engram_fail(err, ENGRAM_EXIT_MODEL,
+                                   "numeric divergence in the weight of projection %s synapse "
+                                   "%llu at t = %g ms (value %g)", pr->name,
+                                   (unsigned long long)k, (double)(step + 1) * net->dt, w);
+        }
+    }
     return 0;
 }
 
@@ -156,12 +177,18 @@ static void update_pop(const EngramNetwork *net, EngramPopRt *p, int64_t step)
     compact_spikes(p);
 }
 
-static void deliver(const EngramNetwork *net, const EngramProjRt *pr, int64_t step)
+/* Delivery, then (plastic, handlers on) on-post and every, of one projection. */
+static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, int64_t step)
 {
     const EngramPopRt *src = &net->pops[pr->desc->src_pop];
-    if (src->nspikes == 0 || pr->csr.nsyn == 0)
+    const EngramPopRt *dst = &net->pops[pr->desc->dst_pop];
+    bool handlers = pr->plastic && pr->handlers_on;
+    bool do_deliver = src->nspikes > 0 && (pr->csr.nsyn > 0 || handlers);
+    bool do_post = handlers && pr->on_post && dst->nspikes > 0;
+    bool do_every = handlers && pr->every && step % pr->every_steps == 0 && src->size > 0;
+    if (!do_deliver && !do_post && !do_every)
         return;
-    const EngramRing *ring = &net->pops[pr->desc->dst_pop].rings[pr->desc->port];
+    const EngramRing *ring = &dst->rings[pr->desc->port];
     EngramDeliverArgs a = {
         .spikes = src->spikes,
         .nspikes = src->nspikes,
@@ -176,8 +203,23 @@ static void deliver(const EngramNetwork *net, const EngramProjRt *pr, int64_t st
         .params = net->params,
         .weight_value = pr->weight_value,
         .delay_steps = pr->delay_steps,
+        .plastic = pr->plastic ? &pr->ps : NULL,
+        .t = (double)step * net->dt,
+        .dt = net->dt,
+        .nsrc = src->size,
     };
-    pr->kernel(&a);
+    if (do_deliver)
+        pr->kernel(&a);
+    if (do_post) {
+        a.spikes = dst->spikes;
+        a.nspikes = dst->nspikes;
+        pr->on_post(&a);
+    }
+    if (do_every) {
+        a.spikes = NULL;
+        a.nspikes = 0;
+        pr->every(&a, 0, src->size);
+    }
 }
 
 int engram_simulate(EngramNetwork *net, const EngramSimOptions *opt, EngramError *err)
@@ -185,24 +227,26 @@ int engram_simulate(EngramNetwork *net, const EngramSimOptions *opt, EngramError
     Progress pg = {.enabled = opt && opt->progress};
     pg.start = pg.last = now_s();
     for (int64_t step = 0; step < net->nsteps; step++) {
+        engram_weight_recs_sample(net, step, false);
         set_inputs(net, step);
         engram_drives_apply(net, step);
-        for (uint32_t i = 0; i < net->npops; i++) {
+        int rc = 0;
+        for (uint32_t i = 0; i < net->npops && !rc; i++) {
             update_pop(net, &net->pops[i], step);
-            int rc = record(&net->pops[i], step, err);
-            if (rc)
-                return rc;
+            rc = record(&net->pops[i], step, err);
         }
-        for (uint32_t j = 0; j < net->nprojs; j++)
-            deliver(net, &net->projs[j], step);
-        if ((step + 1) % CHECK_EVERY == 0 || step + 1 == net->nsteps) {
-            int rc = check_finite(net, step, err);
-            if (rc)
-                return rc;
-        }
+        for (uint32_t j = 0; j < net->nprojs && !rc; j++)
+            run_proj(net, &net->projs[j], step);
+        if (!rc)
+            rc = engram_modulators_step(net, step, err);
+        if (!rc && ((step + 1) % CHECK_EVERY == 0 || step + 1 == net->nsteps))
+            rc = check_finite(net, step, err);
+        if (rc)
+            return rc;
         if (pg.enabled && (step & 63) == 63)
             progress_tick(&pg, net, step);
     }
+    engram_weight_recs_sample(net, net->nsteps, true);
     if (pg.shown)
         fprintf(stderr, "\r%*s\r", 78, "");
     return 0;

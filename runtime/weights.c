@@ -1,0 +1,192 @@
+/*
+ * weights.c - `record weights PROJ every T [synapses]` (docs/language.md
+ * section 14) and the weight statistics of summary.json.
+ *
+ * A recording samples the projection's weights at the start of every step
+ * that is a multiple of T (rounded to steps, at least one), that is the
+ * weights as the previous step left them, at time step * dt; and once more
+ * after the last step, at time duration.  So a run of N steps with T = k
+ * steps has ceil(N / k) + 1 samples, the first being the initial weights.
+ * Each sample holds the mean weight (in double, summed in CSR order) and,
+ * when per synapse (forced by `synapses`, or nsyn <= ENGRAM_WEIGHT_REC_SMALL),
+ * every synapse's weight in CSR order.  Buffers are allocated up front at
+ * their final size (the estimate counts them), so the loop never allocates.
+ *
+ * The HDF5 file itself is written by output.c (engram_write_weights).
+ *
+ * Order: planning, setup, sampling, statistics.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_engine.h"
+
+/* ---- planning ----------------------------------------------------------------- */
+
+void engram_weight_rec_plan(const EngramWeightRecDesc *r, int64_t nsteps, int64_t every_steps,
+                            double nsyn, size_t *samples, bool *per_synapse)
+{
+    int64_t n = nsteps > 0 ? (nsteps - 1) / every_steps + 1 : 0;
+    *samples = (size_t)n + 1;
+    *per_synapse = r->per_synapse || nsyn <= ENGRAM_WEIGHT_REC_SMALL;
+}
+
+/* ---- setup ------------------------------------------------------------------------ */
+
+static int init_rec(EngramNetwork *net, EngramWeightRecRt *wr, EngramError *err)
+{
+    const EngramModel *m = net->model;
+    const EngramProjRt *pr = &net->projs[wr->proj];
+    int rc = engram_interval_steps(m, wr->desc->every_param, net->params, net->dt, pr->name,
+                                   &wr->every_steps, err);
+    if (rc)
+        return rc;
+    uint64_t nsyn = pr->csr.nsyn;
+    engram_weight_rec_plan(wr->desc, net->nsteps, wr->every_steps, (double)nsyn, &wr->cap,
+                           &wr->per_synapse);
+    wr->times = calloc(wr->cap, sizeof *wr->times);
+    wr->mean = calloc(wr->cap, sizeof *wr->mean);
+    bool fits = nsyn == 0 || wr->cap <= SIZE_MAX / sizeof(double) / nsyn;
+    if (wr->per_synapse && fits)
+        wr->w = malloc(wr->cap * (size_t)nsyn * sizeof *wr->w + 1);
+    if (!wr->times || !wr->mean || (wr->per_synapse && !wr->w))
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE,
+                           "out of memory recording the weights of %s (%zu samples)", pr->name,
+                           wr->cap);
+    return 0;
+}
+
+int engram_weight_recs_init(EngramNetwork *net, EngramError *err)
+{
+    const EngramModel *m = net->model;
+    net->nwrecs = m->hdr->nweight_recs;
+    net->wrecs = calloc(net->nwrecs + 1, sizeof *net->wrecs);
+    if (!net->wrecs)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    for (uint32_t k = 0; k < net->nwrecs; k++) {
+        EngramWeightRecRt *wr = &net->wrecs[k];
+        wr->desc = &m->weight_recs[k];
+        wr->proj = wr->desc->proj;
+        int rc = init_rec(net, wr, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void engram_weight_recs_free(EngramNetwork *net)
+{
+    for (uint32_t k = 0; net->wrecs && k < net->nwrecs; k++) {
+        free(net->wrecs[k].times);
+        free(net->wrecs[k].mean);
+        free(net->wrecs[k].w);
+    }
+    free(net->wrecs);
+    net->wrecs = NULL;
+    net->nwrecs = 0;
+}
+
+/* ---- sampling ------------------------------------------------------------------------ */
+
+static void take_sample(const EngramNetwork *net, EngramWeightRecRt *wr, double t)
+{
+    const EngramProjRt *pr = &net->projs[wr->proj];
+    uint64_t nsyn = pr->csr.nsyn;
+    if (wr->len >= wr->cap)
+        return;   /* never: the plan counts every sample */
+    double *row = wr->per_synapse ? wr->w + wr->len * nsyn : NULL;
+    double sum = 0;
+    for (uint64_t j = 0; j < nsyn; j++) {
+        double w = engram_proj_weight(pr, net->precision, j);
+        sum += w;
+        if (row)
+            row[j] = w;
+    }
+    wr->times[wr->len] = t;
+    wr->mean[wr->len] = nsyn ? sum / (double)nsyn : NAN;
+    wr->len++;
+}
+
+void engram_weight_recs_sample(EngramNetwork *net, int64_t step, bool final)
+{
+    for (uint32_t k = 0; k < net->nwrecs; k++) {
+        EngramWeightRecRt *wr = &net->wrecs[k];
+        if (final)
+            take_sample(net, wr, (double)net->nsteps * net->dt);
+        else if (step % wr->every_steps == 0)
+            take_sample(net, wr, (double)step * net->dt);
+    }
+}
+
+/* ---- statistics ------------------------------------------------------------------------ */
+
+const char *engram_weight_unit(const EngramModel *m, const EngramProjDesc *pj)
+{
+    return engram_model_str(m, m->params[pj->weight.arg[0]].unit);
+}
+
+/* The histogram range: the rule's bounds if the projection has both, else the data's. */
+static void hist_range(const EngramNetwork *net, const EngramProjRt *pr,
+                       const EngramWeightStats *st, double *lo, double *hi)
+{
+    const EngramProjDesc *d = pr->desc;
+    if (pr->plastic && d->w_lo_param != ENGRAM_NONE && d->w_hi_param != ENGRAM_NONE) {
+        *lo = net->params[d->w_lo_param];
+        *hi = net->params[d->w_hi_param];
+    } else if (pr->csr.nsyn) {
+        *lo = st->min;
+        *hi = st->max;
+    } else {
+        *lo = 0;
+        *hi = 1;
+    }
+    if (*lo == *hi) {
+        *lo -= 0.5;
+        *hi += 0.5;
+    }
+}
+
+/* Bin of w with the edges as written, bins [e_k, e_k+1), the last closed; -1 outside. */
+static int hist_bin(const double *e, double w)
+{
+    const int n = ENGRAM_HIST_BINS;
+    if (!(w >= e[0] && w <= e[n]))
+        return -1;
+    int k = (int)((w - e[0]) / (e[n] - e[0]) * n);
+    k = k < 0 ? 0 : (k >= n ? n - 1 : k);
+    while (k > 0 && w < e[k])
+        k--;
+    while (k < n - 1 && w >= e[k + 1])
+        k++;
+    return k;
+}
+
+void engram_weight_stats(const EngramNetwork *net, const EngramProjRt *pr, EngramWeightStats *st)
+{
+    memset(st, 0, sizeof *st);
+    uint64_t nsyn = pr->csr.nsyn;
+    double sum = 0, mn = INFINITY, mx = -INFINITY;
+    for (uint64_t j = 0; j < nsyn; j++) {
+        double w = engram_proj_weight(pr, net->precision, j);
+        sum += w;
+        mn = w < mn ? w : mn;
+        mx = w > mx ? w : mx;
+    }
+    st->mean = nsyn ? sum / (double)nsyn : NAN;
+    st->min = nsyn ? mn : NAN;
+    st->max = nsyn ? mx : NAN;
+    double lo, hi;
+    hist_range(net, pr, st, &lo, &hi);
+    double step = (hi - lo) / ENGRAM_HIST_BINS;
+    for (int k = 0; k < ENGRAM_HIST_BINS; k++)
+        st->edges[k] = lo + k * step;
+    st->edges[ENGRAM_HIST_BINS] = hi;
+    for (uint64_t j = 0; j < nsyn; j++) {
+        int k = hist_bin(st->edges, engram_proj_weight(pr, net->precision, j));
+        if (k < 0)
+            st->outside++;
+        else
+            st->counts[k]++;
+    }
+}
