@@ -19,9 +19,15 @@
  * a state when it meets a known dimension (`v + ge`, `ge = w`, an ODE's
  * right-hand side), until nothing changes; what is left is dimensionless.
  *
+ * Plasticity rules (sema_plasticity.c) are elaborated with this same
+ * machinery: a Scope with ri set resolves rule names first (sema_rule_name),
+ * and a flexible rule variable binds through sema_rule_bind.  The wrappers
+ * at the end of the file are what that file uses.
+ *
  * Order: scopes and typed values, dimension helpers, names, operators,
  * calls, argument binding, the parameter table and constant folding,
- * neurons, populations, projections, drives, settings and records, entry.
+ * neurons, populations, projections, drives, settings and records, entry,
+ * wrappers shared with sema_plasticity.c.
  */
 #include <math.h>
 #include <stdint.h>
@@ -33,34 +39,8 @@
 
 /* ---- scopes and typed values --------------------------------------------- */
 
-/* What an expression is for; decides which names it may read. */
-typedef enum Ctx {
-    CTX_MODEL,    /* model params, sizes, overrides, projections, drives, settings */
-    CTX_NPARAM,   /* a neuron param's default */
-    CTX_INIT,     /* a state's initial value */
-    CTX_EQ,       /* ODE right-hand sides, threshold, reset, lets */
-    CTX_REFR,     /* the refractory period */
-} Ctx;
-
-typedef struct Scope {
-    Sema *S;
-    SemaNeuron *n;     /* NULL at model level */
-    Ctx ctx;
-    bool dists;        /* uniform()/normal() allowed (initial values) */
-    int depth;
-    int nodes;
-    bool dead;         /* too deep or too large: reported once, all poisoned */
-    const Expr *root;  /* the expression being elaborated, for "too large" */
-} Scope;
-
-/* An elaborated expression.  e == NULL: poisoned (already reported).
- * flex: the value is a bare 0, or (during inference) a state of unknown
- * dimension; it takes the dimension of what it meets.  bind: that state. */
-typedef struct TExpr {
-    IrExpr *e;
-    bool flex;
-    int bind;
-} TExpr;
+/* Ctx, Scope and TExpr are in sema_internal.h (sema_plasticity.c elaborates
+ * rule expressions with the same machinery). */
 
 static const EngramDim DIM_NONE = {0, 0, 0};
 static const EngramDim DIM_TIME = {1, 0, 0};
@@ -77,7 +57,7 @@ static TExpr typed(IrExpr *e)
 
 static Scope scope_make(Sema *S, SemaNeuron *n, Ctx ctx)
 {
-    Scope sc = {S, n, ctx, ctx == CTX_INIT, 0, 0, false, NULL};
+    Scope sc = {S, n, ctx, ctx == CTX_INIT, 0, 0, false, NULL, NULL, RSIDE_ANY, NULL};
     return sc;
 }
 
@@ -138,6 +118,11 @@ static bool ast_literal(const Expr *x, double *v)
 /* Records a state's dimension learnt during inference. */
 static void bind_state(Sema *S, SemaNeuron *n, int k, EngramDim dim)
 {
+    if (S->rinst) {   /* inside a rule: k is a rule variable */
+        if (dim_ok(dim))
+            sema_rule_bind(S, k, dim);
+        return;
+    }
     if (!n || k < 0 || k >= n->nstates || n->states[k].dim_how != SDIM_INFER || !dim_ok(dim))
         return;
     n->states[k].dim = dim;
@@ -462,10 +447,11 @@ static TExpr name_builtin(Scope *sc, const Expr *x, const char *name, bool *foun
             return typed(ir_new(S->a, IR_DT, DIM_TIME, x->span));
         return typed(ir_param(S->a, S->dt_sid, DIM_TIME, x->span));
     }
-    if (strcmp(name, "i") == 0 && sc->n) {
+    if (strcmp(name, "i") == 0 && (sc->n || sc->ri)) {
         if (sc->ctx == CTX_INIT)
             return typed(ir_new(S->a, IR_INDEX, DIM_NONE, x->span));
-        sema_error(S, x->span, "the neuron index i can only be used in initial values");
+        sema_error(S, x->span, "the %s index i can only be used in initial values",
+                   sc->ri ? "synapse or neuron" : "neuron");
         return poison();
     }
     *found = false;
@@ -481,7 +467,11 @@ static void name_unknown(Scope *sc, const Expr *x, const char *name)
         return;
     }
     int total = S->nmparams + 3 + (n ? n->nparams + n->nstates + n->nlets : 0), k = 0;
+    if (sc->ri)
+        total += sema_rule_candidates(sc, NULL);
     const char **c = arena_alloc(S->a, (size_t)total * sizeof *c);
+    if (sc->ri)
+        k += sema_rule_candidates(sc, c);
     for (int i = 0; n && i < n->nparams; i++)
         c[k++] = n->params[i].name;
     for (int i = 0; n && i < n->nstates; i++)
@@ -534,11 +524,16 @@ static TExpr elab_name(Scope *sc, const Expr *x)
 {
     if (x->nparts < 1 || !x->parts)
         return poison();
+    bool found = false;
+    TExpr t = poison();
+    if (sc->ri) {
+        t = sema_rule_name(sc, x, &found);
+        if (found)
+            return t;
+    }
     if (x->nparts > 1)
         return name_dotted(sc, x);
     const char *name = x->parts[0];
-    bool found = false;
-    TExpr t = poison();
     if (sc->n) {
         t = name_in_neuron(sc, x, name, &found);
         if (found)
@@ -1858,7 +1853,7 @@ static bool can_receive(Sema *S, const SemaPop *dst, SrcSpan span)
 }
 
 typedef struct ProjItems {
-    Stmt *connect, *weight, *delay, *port, *autapses;
+    Stmt *connect, *weight, *delay, *port, *autapses, *plasticity;
 } ProjItems;
 
 static void proj_items(Sema *S, const Decl *d, ProjItems *it)
@@ -1873,9 +1868,7 @@ static void proj_items(Sema *S, const Decl *d, ProjItems *it)
         case STMT_DELAY: single_item(S, &it->delay, s, "delay"); break;
         case STMT_PORT: single_item(S, &it->port, s, "port"); break;
         case STMT_AUTAPSES: single_item(S, &it->autapses, s, "autapses"); break;
-        case STMT_PLASTICITY:
-            sema_error(S, s->span, "plasticity on projections is not implemented yet");
-            break;
+        case STMT_PLASTICITY: single_item(S, &it->plasticity, s, "plasticity"); break;
         default: sema_error(S, s->span, "this item does not belong in a projection"); break;
         }
     }
@@ -2061,6 +2054,15 @@ static void proj_weight(Sema *S, SemaProj *p, const Stmt *s)
     check_dist(S, &p->weight, s->expr);
 }
 
+/* A rule is checked with w in the unit of the port's variable; without a
+ * known port there is nothing to check it against (reported already). */
+static bool proj_plasticity(Sema *S, SemaProj *p, const Stmt *s)
+{
+    char why[256];
+    EngramDim wdim;
+    return port_dim(p->dst, p->port, &wdim, why, sizeof why) && sema_check_plasticity(S, p, s, wdim);
+}
+
 static void proj_missing(Sema *S, const Decl *d, const char *what, const char *example)
 {
     sema_error(S, decl_head(d, 7), "projection has no %s", what);
@@ -2090,7 +2092,9 @@ static void check_project(Sema *S, SemaProj *p)
         proj_missing(S, d, "weight", "weight 0.5 nS");
     proj_delay(S, p, it.delay);
     p->autapses = it.autapses && it.autapses->expr && it.autapses->expr->value != 0;
-    p->ok = S->d->nerrors == errors;
+    /* a rule's errors are printed for its first use only: count them here */
+    bool rule_ok = !it.plasticity || proj_plasticity(S, p, it.plasticity);
+    p->ok = S->d->nerrors == errors && rule_ok;
 }
 
 /* ---- drives -------------------------------------------------------------- */
@@ -2261,19 +2265,96 @@ bool sema_check(Sema *S)
     make_globals(S);
     for (int i = 0; i < S->nmparams; i++)
         ensure_mparam(S, i, S->mparams[i].decl->name_span);
-    for (int i = 0; i < S->main->nscope; i++)
+    for (int i = 0; i < S->main->nscope; i++) {
         if (S->main->scope[i].neuron)
             sema_check_neuron(S, S->main->scope[i].neuron);
+        else if (S->main->scope[i].rule)
+            sema_rule_tables(S, S->main->scope[i].rule);
+    }
     for (int i = 0; i < S->npops; i++)
         pop_params(S, &S->pops[i]);
     for (int i = 0; i < S->npops; i++)
         pop_values(S, &S->pops[i]);
+    sema_check_modulators(S);
     for (int i = 0; i < S->nprojs; i++)
         check_project(S, &S->projs[i]);
     for (int i = 0; i < S->ndrives; i++)
         check_drive(S, &S->drives[i]);
+    sema_check_releases(S);
     check_settings(S);
     check_delays(S);
+    sema_check_every(S);
     check_records(S);
+    sema_check_weight_recs(S);
     return S->d->nerrors == errors;
+}
+
+/* ---- shared with sema_plasticity.c ---------------------------------------- */
+
+Scope sema_scope(Sema *S, SemaNeuron *n, Ctx ctx) { return scope_make(S, n, ctx); }
+TExpr sema_elab(Scope *sc, const Expr *x) { return elab(sc, x); }
+TExpr sema_poison(void) { return poison(); }
+TExpr sema_typed(IrExpr *e) { return typed(e); }
+void sema_flex_set_dim(IrExpr *e, EngramDim dim) { flex_set_dim(e, dim); }
+const char *sema_ctx_reader(Ctx ctx) { return ctx_reader(ctx); }
+bool sema_busy_full(Sema *S, SrcSpan use) { return busy_full(S, use); }
+int sema_find_state(const SemaNeuron *n, const char *name) { return find_state(n, name); }
+const char *sema_ode_var(Arena *a, const char *name) { return ode_var(a, name); }
+SemaPop *sema_path_pop(Sema *S, const Path *p) { return path_pop(S, p); }
+bool sema_fold(Sema *S, const IrExpr *e, double *out) { return fold(S, e, out); }
+bool sema_fold_sid(Sema *S, int sid, double *out) { return fold_sid(S, sid, out); }
+
+bool sema_expect_dim(Sema *S, TExpr *t, EngramDim want, const Expr *ast, const char *why)
+{
+    return expect_dim(S, NULL, t, want, ast, why);
+}
+
+bool sema_need_number(Scope *sc, const TExpr *t, const Expr *ast)
+{
+    return need_number(sc, t, ast);
+}
+
+void sema_flex_set(Sema *S, TExpr *t, EngramDim dim)
+{
+    flex_set(S, NULL, t, dim);
+}
+
+bool sema_dim_combine(Sema *S, EngramDim a, EngramDim b, int sign, SrcSpan span, EngramDim *out)
+{
+    return dim_combine(S, a, b, sign, span, out);
+}
+
+void sema_busy_push(Sema *S, const void *owner, int index, const char *name)
+{
+    busy_push(S, owner, index, name);
+}
+
+const char *sema_busy_chain(Sema *S, const void *owner, int index, const char *name)
+{
+    return busy_chain(S, owner, index, name);
+}
+
+int sema_sparam_new(Sema *S, const char *path, EngramDim dim, uint32_t flags, SrcSpan span)
+{
+    return sparam_new(S, path, dim, flags, span);
+}
+
+bool sema_bind_args(Sema *S, const char *fname, SrcSpan at, Arg *const *args, int nargs,
+                    const char *const *names, int nreq, int nall, const Arg **got)
+{
+    return bind_args(S, fname, at, args, nargs, names, nreq, nall, got);
+}
+
+SemaDist sema_link_value(Sema *S, const char *base, const Expr *x, EngramDim want, bool known,
+                         const char *why)
+{
+    SemaDist d = link_value(S, base, x, want, known, why);
+    check_dist(S, &d, x);
+    return d;
+}
+
+int sema_arg_param(Sema *S, const char *path, const Expr *x, EngramDim want, bool known,
+                   uint32_t flags, const char *why)
+{
+    return arg_param(S, path, x, want, known, flags, why);
 }

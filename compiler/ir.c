@@ -4,7 +4,9 @@
  * compile time, unit tests), the builtin-function table, parameter lookup by
  * path, and the readable dump behind `engramc check --dump-ir`.
  *
- * Order: constructors, copy, evaluation, builtins, lookup, printing.
+ * Order: constructors, copy, evaluation, builtins, lookup, printing (params,
+ * populations, projections with their rules, modulators, releases, weight
+ * records).
  */
 #include <math.h>
 #include <stdio.h>
@@ -448,6 +450,8 @@ static void dump_dist(FILE *out, const char *what, const IrDist *d, const IrMode
     fputc(')', out);
 }
 
+static void dump_rule(FILE *out, const IrModel *m, const IrRule *r);
+
 static void dump_proj(FILE *out, const IrModel *m, int i)
 {
     static const char *const rules[] = {"random", "fixed_indegree", "one_to_one", "all_to_all"};
@@ -464,6 +468,111 @@ static void dump_proj(FILE *out, const IrModel *m, int i)
     dump_dist(out, "weight", &p->weight, m);
     dump_dist(out, "delay", &p->delay, m);
     fputc('\n', out);
+    if (p->plasticity)
+        dump_rule(out, m, p->plasticity);
+}
+
+/* ---- plasticity and neuromodulation -------------------------------------- */
+
+static void dump_vars(FILE *out, const IrModel *m, const char *what, const IrVar *v, int n)
+{
+    char unit[64];
+    for (int k = 0; k < n; k++) {
+        fprintf(out, "    %s %d %s [%s] = ", what, k, v[k].name, engram_dim_unit(v[k].dim, unit, sizeof unit));
+        ir_print_expr(out, v[k].init, m, NULL);
+        if (v[k].lin_a) {
+            fprintf(out, "; d%s/dt = ", v[k].name);
+            ir_print_expr(out, v[k].lin_a, m, NULL);
+            fprintf(out, " * %s + ", v[k].name);
+            ir_print_expr(out, v[k].lin_b, m, NULL);
+        }
+        fputc('\n', out);
+    }
+}
+
+static void dump_assigns(FILE *out, const IrModel *m, const char *section, const IrRuleAssign *as, int n)
+{
+    static const char *const ops[] = {"=", "+=", "-=", "*="};
+    static const char *const targets[] = {"w", "syn", "pre_trace", "post_trace"};
+    for (int i = 0; i < n; i++) {
+        fprintf(out, "      %s %s", section, (unsigned)as[i].target < 4 ? targets[as[i].target] : "?");
+        if (as[i].target != IR_TGT_WEIGHT)
+            fprintf(out, "[%d]", as[i].index);
+        fprintf(out, " %s ", ops[as[i].op & 3]);
+        ir_print_expr(out, as[i].value, m, NULL);
+        fputc('\n', out);
+    }
+}
+
+static void dump_handler(FILE *out, const IrModel *m, const char *name, const IrHandler *h, bool has)
+{
+    if (!has)
+        return;
+    fprintf(out, "    %s\n", name);
+    dump_assigns(out, m, "before", h->before, h->nbefore);
+    dump_assigns(out, m, "syn", h->syn, h->nsyn);
+    dump_assigns(out, m, "after", h->after, h->nafter);
+}
+
+static void dump_rule(FILE *out, const IrModel *m, const IrRule *r)
+{
+    fprintf(out, "  plasticity %s plastic ", r->name);
+    print_param_ref(out, r->plastic_param, m);
+    if (r->w_lo_param >= 0) {
+        fputs(" bounds ", out);
+        print_param_ref(out, r->w_lo_param, m);
+        fputs(", ", out);
+        print_param_ref(out, r->w_hi_param, m);
+    }
+    if (r->every_param >= 0) {
+        fputs(" every ", out);
+        print_param_ref(out, r->every_param, m);
+    }
+    fputc('\n', out);
+    dump_vars(out, m, "synapse", r->syn_vars, r->nsyn_vars);
+    dump_vars(out, m, "pre", r->pre, r->npre);
+    dump_vars(out, m, "post", r->post, r->npost);
+    dump_handler(out, m, "on pre", &r->on_pre, r->has_on_pre);
+    dump_handler(out, m, "on post", &r->on_post, r->has_on_post);
+    dump_handler(out, m, "every", &r->every, r->has_every);
+}
+
+static void dump_neuromodulation(FILE *out, const IrModel *m)
+{
+    char unit[64];
+    for (int i = 0; i < m->nmodulators; i++) {
+        const IrModulator *d = &m->modulators[i];
+        fprintf(out, "modulator %d %s [%s] baseline ", i, d->name, engram_dim_unit(d->dim, unit, sizeof unit));
+        print_param_ref(out, d->baseline_param, m);
+        fputs(" tau ", out);
+        print_param_ref(out, d->tau_param, m);
+        fputc('\n', out);
+    }
+    for (int i = 0; i < m->nreleases; i++) {
+        const IrRelease *r = &m->releases[i];
+        const char *mod = r->modulator >= 0 && r->modulator < m->nmodulators ? m->modulators[r->modulator].name : "?";
+        fprintf(out, "release %d %s amount ", i, mod);
+        print_param_ref(out, r->amount_param, m);
+        fprintf(out, " %s %s", r->kind == ENGRAM_RELEASE_WHEN ? "after" : "per spike of",
+                r->src >= 0 && r->src < m->npops ? m->pops[r->src].path : "?");
+        if (r->kind == ENGRAM_RELEASE_WHEN) {
+            fputc('[', out);
+            print_param_ref(out, r->src_index_param, m);
+            fprintf(out, "] when %s[", r->dst >= 0 && r->dst < m->npops ? m->pops[r->dst].path : "?");
+            print_param_ref(out, r->dst_index_param, m);
+            fputs("] within ", out);
+            print_param_ref(out, r->window_param, m);
+            if (r->delay.arg[0] >= 0)
+                dump_dist(out, "delay", &r->delay, m);
+        }
+        fputc('\n', out);
+    }
+    for (int i = 0; i < m->nweight_recs; i++) {
+        const IrWeightRec *w = &m->weight_recs[i];
+        fprintf(out, "record weights %s every ", w->proj >= 0 && w->proj < m->nprojs ? m->projs[w->proj].name : "?");
+        print_param_ref(out, w->every_param, m);
+        fputs(w->per_synapse ? " synapses\n" : "\n", out);
+    }
 }
 
 static void dump_drive(FILE *out, const IrModel *m, int i)
@@ -493,6 +602,7 @@ void ir_dump(FILE *out, const IrModel *m)
         dump_proj(out, m, i);
     for (int i = 0; i < m->ndrives; i++)
         dump_drive(out, m, i);
+    dump_neuromodulation(out, m);
     fputs("settings dt ", out);
     print_param_ref(out, m->dt_param, m);
     fputs(" duration ", out);

@@ -21,7 +21,11 @@
  * reads its own copies of the params (sema_internal.h explains the two
  * index spaces).
  *
- * Order: linear analysis, parameter order, populations, links, entry.
+ * The same analysis, on one variable, gives the coefficients of the traces
+ * and synapse variables of plasticity rules: dx/dt = a*x + b.
+ *
+ * Order: linear analysis, parameter order, populations, plasticity and
+ * neuromodulation, links, entry.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +263,70 @@ const IrExpr *sema_linearize(Sema *S, SemaNeuron *n, const char **why)
     return NULL;
 }
 
+/* The rule variable (kind, index) as state 0 of a one-variable system. */
+static IrExpr *as_state0(Arena *a, const IrExpr *e, IrExprKind kind, int index)
+{
+    if (!e)
+        return NULL;
+    IrExpr *c = arena_alloc(a, sizeof *c);
+    *c = *e;
+    if (e->kind == kind && e->index == index) {
+        c->kind = IR_STATE;
+        c->index = 0;
+    }
+    c->a = as_state0(a, e->a, kind, index);
+    c->b = as_state0(a, e->b, kind, index);
+    c->c = as_state0(a, e->c, kind, index);
+    c->d = as_state0(a, e->d, kind, index);
+    return c;
+}
+
+/* What else a rule ODE may not read: it is integrated lazily, between
+ * events, from its own value alone. */
+static const IrExpr *find_dynamic(const IrExpr *e, const char **why)
+{
+    if (!e)
+        return NULL;
+    switch (e->kind) {
+    case IR_WEIGHT: *why = "a dependence on the weight w"; return e;
+    case IR_SYNVAR: case IR_PRE_TRACE: case IR_POST_TRACE:
+        *why = "a dependence on another variable of the rule";
+        return e;
+    case IR_PRE_STATE: case IR_POST_STATE: *why = "a dependence on the state of a neuron"; return e;
+    case IR_MODULATOR: *why = "a dependence on a modulator"; return e;
+    default: break;
+    }
+    const IrExpr *f = find_dynamic(e->a, why);
+    if (!f)
+        f = find_dynamic(e->b, why);
+    if (!f)
+        f = find_dynamic(e->c, why);
+    if (!f)
+        f = find_dynamic(e->d, why);
+    return f;
+}
+
+const IrExpr *sema_linearize_var(Sema *S, const IrExpr *rhs, IrExprKind kind, int index,
+                                 IrExpr **a, IrExpr **b, const char **why)
+{
+    IrExpr *x = as_state0(S->a, rhs, kind, index);
+    const IrExpr *bad = find_dynamic(x, why);
+    if (bad)
+        return bad;
+    SemaNeuron one = {0};
+    one.nstates = 1;
+    int col[1] = {0};
+    LinCtx L = {S, &one, col, 1, NULL, NULL};
+    Lin row;
+    if (!lin_split(&L, x, &row)) {
+        *why = L.why;
+        return L.bad ? L.bad : rhs;
+    }
+    *a = row.coef[0] ? row.coef[0] : ir_const(S->a, 0, engram_dim(-1, 0, 0), rhs->span);
+    *b = row.b ? row.b : ir_const(S->a, 0, rhs->dim, rhs->span);
+    return NULL;
+}
+
 /* ---- parameter order ----------------------------------------------------- */
 
 typedef struct Lower {
@@ -451,6 +519,102 @@ static void lower_pop(Lower *L, const SemaPop *p, IrPop *ip)
     }
 }
 
+/* ---- plasticity ---------------------------------------------------------- */
+
+static IrExpr *map_expr(const Lower *L, const IrExpr *e)
+{
+    return ir_copy_map(L->S->a, e, NULL, 0, L->rank);
+}
+
+/* The variables of one kind, in the order of their indices. */
+static IrVar *lower_vars(const Lower *L, const RuleInst *ri, IrExprKind kind, int n)
+{
+    const SemaRule *r = ri->rule;
+    IrVar *out = arena_alloc(L->S->a, (size_t)(n + 1) * sizeof *out);
+    for (int k = 0; k < r->nvars; k++) {
+        if (r->vars[k].kind != kind)
+            continue;
+        const IrVar *v = &ri->vars[k];
+        out[r->vars[k].index] = (IrVar){v->name, v->dim, map_expr(L, v->init), map_expr(L, v->lin_a),
+                                        map_expr(L, v->lin_b)};
+    }
+    return out;
+}
+
+static IrRuleAssign *lower_assigns(const Lower *L, const IrRuleAssign *in, int n)
+{
+    IrRuleAssign *out = arena_alloc(L->S->a, (size_t)(n + 1) * sizeof *out);
+    for (int i = 0; i < n; i++) {
+        out[i] = in[i];
+        out[i].value = map_expr(L, in[i].value);
+    }
+    return out;
+}
+
+static IrHandler lower_handler(const Lower *L, const IrHandler *h)
+{
+    IrHandler r = *h;
+    r.before = lower_assigns(L, h->before, h->nbefore);
+    r.syn = lower_assigns(L, h->syn, h->nsyn);
+    r.after = lower_assigns(L, h->after, h->nafter);
+    return r;
+}
+
+static IrRule *lower_rule(const Lower *L, const RuleInst *ri)
+{
+    const SemaRule *r = ri->rule;
+    IrRule *ir = arena_alloc(L->S->a, sizeof *ir);
+    ir->name = r->name;
+    ir->nsyn_vars = r->nsyn;
+    ir->npre = r->npre;
+    ir->npost = r->npost;
+    ir->syn_vars = lower_vars(L, ri, IR_SYNVAR, r->nsyn);
+    ir->pre = lower_vars(L, ri, IR_PRE_TRACE, r->npre);
+    ir->post = lower_vars(L, ri, IR_POST_TRACE, r->npost);
+    ir->has_on_pre = r->on_pre.stmt != NULL;
+    ir->has_on_post = r->on_post.stmt != NULL;
+    ir->has_every = r->every.stmt != NULL;
+    ir->on_pre = lower_handler(L, &ri->on_pre);
+    ir->on_post = lower_handler(L, &ri->on_post);
+    ir->every = lower_handler(L, &ri->every);
+    ir->every_param = rank_of(L, ri->every_sid);
+    ir->w_lo_param = rank_of(L, ri->w_lo_sid);
+    ir->w_hi_param = rank_of(L, ri->w_hi_sid);
+    ir->plastic_param = rank_of(L, ri->plastic_sid);
+    return ir;
+}
+
+static IrDist lower_dist(const Lower *L, const SemaDist *d);
+
+static void lower_neuromodulation(Lower *L)
+{
+    Sema *S = L->S;
+    IrModel *m = L->m;
+    m->nmodulators = S->nmodulators;
+    m->modulators = arena_alloc(S->a, (size_t)(S->nmodulators + 1) * sizeof *m->modulators);
+    for (int i = 0; i < S->nmodulators; i++) {
+        const SemaModulator *sm = &S->modulators[i];
+        m->modulators[i] = (IrModulator){sm->name, sm->dim, rank_of(L, sm->baseline_sid),
+                                         rank_of(L, sm->tau_sid), sm->decl->span};
+    }
+    m->nreleases = S->nreleases;
+    m->releases = arena_alloc(S->a, (size_t)(S->nreleases + 1) * sizeof *m->releases);
+    for (int i = 0; i < S->nreleases; i++) {
+        const SemaRelease *r = &S->releases[i];
+        bool when = r->decl->release_kind == RELEASE_WHEN;
+        m->releases[i] = (IrRelease){
+            when ? ENGRAM_RELEASE_WHEN : ENGRAM_RELEASE_PER_SPIKE, r->modulator,
+            rank_of(L, r->amount_sid), (int)(r->src - S->pops), rank_of(L, r->src_index_sid),
+            when ? (int)(r->dst - S->pops) : -1, rank_of(L, r->dst_index_sid),
+            rank_of(L, r->window_sid), lower_dist(L, &r->delay), r->decl->span};
+    }
+    m->nweight_recs = S->nwrecs;
+    m->weight_recs = arena_alloc(S->a, (size_t)(S->nwrecs + 1) * sizeof *m->weight_recs);
+    for (int i = 0; i < S->nwrecs; i++)
+        m->weight_recs[i] = (IrWeightRec){S->wrecs[i].proj, rank_of(L, S->wrecs[i].every_sid),
+                                          S->wrecs[i].decl->per_synapse};
+}
+
 /* ---- links --------------------------------------------------------------- */
 
 static IrDist lower_dist(const Lower *L, const SemaDist *d)
@@ -472,7 +636,7 @@ static void lower_links(Lower *L)
         m->projs[i] = (IrProj){p->name, (int)(p->src - S->pops), (int)(p->dst - S->pops), p->port,
                                p->rule, rank_of(L, p->rule_sid), p->autapses,
                                lower_dist(L, &p->weight), lower_dist(L, &p->delay), p->decl->span,
-                               NULL};
+                               p->plastic ? lower_rule(L, p->plastic) : NULL};
     }
     m->ndrives = S->ndrives;
     m->drives = arena_alloc(S->a, (size_t)(S->ndrives + 1) * sizeof *m->drives);
@@ -496,6 +660,29 @@ static bool links_ok(const Sema *S)
     for (int i = 0; i < S->npops; i++)
         if (!S->pops[i].neuron || S->pops[i].neuron->poisoned)
             return false;
+    for (int i = 0; i < S->nmodulators; i++)
+        if (!S->modulators[i].ok)
+            return false;
+    for (int i = 0; i < S->nreleases; i++) {
+        const SemaRelease *r = &S->releases[i];
+        if (!r->ok || !r->src || (r->decl->release_kind == RELEASE_WHEN && !r->dst))
+            return false;
+    }
+    for (int i = 0; i < S->nwrecs; i++)
+        if (S->wrecs[i].proj < 0)
+            return false;
+    return true;
+}
+
+static bool vars_complete(DiagCtx *d, const IrProj *p, const IrVar *v, int n)
+{
+    for (int k = 0; k < n; k++) {
+        if (!v[k].init || (!v[k].lin_a) != (!v[k].lin_b)) {
+            diag_error_noloc(d, "internal error: variable '%s' of projection '%s' is incomplete",
+                             v[k].name, p->name);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -519,6 +706,13 @@ static bool ir_complete(DiagCtx *d, const IrModel *m)
             }
         }
     }
+    for (int i = 0; i < m->nprojs; i++) {
+        const IrRule *r = m->projs[i].plasticity;
+        if (r && (!vars_complete(d, &m->projs[i], r->syn_vars, r->nsyn_vars) ||
+                  !vars_complete(d, &m->projs[i], r->pre, r->npre) ||
+                  !vars_complete(d, &m->projs[i], r->post, r->npost)))
+            return false;
+    }
     return true;
 }
 
@@ -541,6 +735,7 @@ IrModel *sema_lower(Sema *S, int file)
     for (int i = 0; i < S->npops; i++)
         lower_pop(&L, &S->pops[i], &m->pops[i]);
     lower_links(&L);
+    lower_neuromodulation(&L);
     m->dt_param = rank_of(&L, S->dt_sid);
     m->duration_param = rank_of(&L, S->duration_sid);
     m->seed_param = rank_of(&L, S->seed_sid);

@@ -5,17 +5,19 @@
  * loads <stdlib_dir>/X.engram, any other dotted path a.b loads
  * <folder of the importing file>/a/b.engram.  Each file is parsed once (the
  * cache is keyed by the canonical path), a stack of modules being loaded
- * finds import cycles, and each module gets a scope of the neurons (and
- * plasticity rules) it defines or imports: what a `use` of it may name.
- * Rules resolve like neurons, but checking them is not implemented yet
- * (docs/language.md sections 12-14 are refused with "not implemented yet").
+ * finds import cycles, and each module gets a scope of the neurons and
+ * plasticity rules it defines or imports: what a `use` of it may name.
+ * Rules resolve like neurons (docs/language.md section 12); their tables
+ * and uses are checked by sema_plasticity.c.
  *
  * Then the declarations of the model file are collected into the tables of
  * the Sema context, in source order, with duplicate names reported here:
  * model params, regions and their populations (REGION.POP), projections
- * (named, or SRC->DST), drives (named, or poisson->PATH), simulation blocks
- * and records.  Everything inside those declarations (expressions, the
- * neuron a population uses, endpoints) is check.c's business.
+ * (named, or SRC->DST), drives (named, or poisson->PATH), simulation blocks,
+ * records, modulators (by name), releases (release0, release1 ... in source
+ * order) and weight records.  Everything inside those declarations
+ * (expressions, the neuron a population uses, endpoints) is check.c's and
+ * sema_plasticity.c's business.
  *
  * The file also holds the helpers every phase shares (sema_grow, the quiet
  * diagnostics wrappers, dimension descriptions).
@@ -110,6 +112,21 @@ static char *vformat(const char *fmt, va_list ap)
     return s;
 }
 
+/* While a rule's use is checked (S->dedupe), an error already reported at
+ * the same place with the same text (by another use of the rule) is counted
+ * but not repeated, and the notes and hints that follow it are dropped. */
+static bool repeated(Sema *S, SrcSpan span, const char *msg)
+{
+    if (!S->dedupe)
+        return false;
+    const char *key = arena_printf(S->a, "%d:%d:%d:%d:%d|%s", span.file, span.first_line,
+                                   span.first_column, span.last_line, span.last_column, msg);
+    if (namemap_get(&S->reported, key) >= 0)
+        return true;
+    namemap_put(S->a, &S->reported, key, 1);
+    return false;
+}
+
 void sema_error(Sema *S, SrcSpan span, const char *fmt, ...)
 {
     if (S->silent)
@@ -118,13 +135,16 @@ void sema_error(Sema *S, SrcSpan span, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = vformat(fmt, ap);
     va_end(ap);
-    diag_error(S->d, span, "%s", msg);
+    S->nerrors_all++;
+    S->muted = repeated(S, span, msg);
+    if (!S->muted)
+        diag_error(S->d, span, "%s", msg);
     free(msg);
 }
 
 void sema_note(Sema *S, SrcSpan span, const char *fmt, ...)
 {
-    if (S->silent)
+    if (S->silent || S->muted)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -136,7 +156,7 @@ void sema_note(Sema *S, SrcSpan span, const char *fmt, ...)
 
 void sema_hint(Sema *S, const char *fmt, ...)
 {
-    if (S->silent)
+    if (S->silent || S->muted)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -149,7 +169,7 @@ void sema_hint(Sema *S, const char *fmt, ...)
 /* Past the error limit nothing more is printed: skip the edit distances. */
 static bool sema_quiet(const Sema *S)
 {
-    return S->silent || (S->d->max_errors > 0 && S->d->nerrors > S->d->max_errors);
+    return S->silent || S->muted || (S->d->max_errors > 0 && S->d->nerrors > S->d->max_errors);
 }
 
 void sema_suggest(Sema *S, const char *name, const char *const *cands, int n)
@@ -374,7 +394,8 @@ static void import_names(Sema *S, Module *m, const Decl *use)
             continue;
         NameEntry *e = scope_find(src, name);
         if (e) {
-            NameEntry imported = {name, e->neuron, e->decl, use->name_spans[i], src->label};
+            NameEntry imported = {.name = name, .neuron = e->neuron, .rule = e->rule,
+                                  .decl = e->decl, .span = use->name_spans[i], .from = src->label};
             scope_add(S, m, &imported);
             continue;
         }
@@ -389,16 +410,19 @@ static void define_neuron(Sema *S, Module *m, Decl *d)
     n->decl = d;
     n->name = d->name;
     *SEMA_PUSH(S->a, S->neurons, S->nneurons, S->capneurons) = n;
-    NameEntry def = {d->name, n, d, d->name_span, NULL};
+    NameEntry def = {.name = d->name, .neuron = n, .decl = d, .span = d->name_span};
     scope_add(S, m, &def);
 }
 
 /* Plasticity rules (docs/language.md section 12) are named and imported
- * like neurons; checking and lowering them is not implemented yet, and a
- * projection that uses one is refused (check.c). */
+ * like neurons; sema_plasticity.c builds their tables and checks each use. */
 static void define_rule(Sema *S, Module *m, Decl *d)
 {
-    NameEntry def = {d->name, NULL, d, d->name_span, NULL};
+    SemaRule *r = arena_alloc(S->a, sizeof *r);
+    r->decl = d;
+    r->name = d->name;
+    *SEMA_PUSH(S->a, S->rules, S->nrules, S->caprules) = r;
+    NameEntry def = {.name = d->name, .rule = r, .decl = d, .span = d->name_span};
     scope_add(S, m, &def);
 }
 
@@ -596,6 +620,46 @@ static void collect_drive(Sema *S, Decl *d)
     v->port = v->rate_sid = v->count_sid = v->weight_sid = -1;
 }
 
+/* Modulators have their own name space: rules read them by name. */
+static void collect_modulator(Sema *S, Decl *d)
+{
+    if (!d->name)
+        return;
+    int old = namemap_get(&S->mod_names, d->name);
+    if (old >= 0) {
+        sema_error(S, d->name_span, "modulator '%s' is defined twice", d->name);
+        sema_note(S, S->modulators[old].decl->name_span, "the first '%s' is here", d->name);
+        return;
+    }
+    namemap_put(S->a, &S->mod_names, d->name, S->nmodulators);
+    SemaModulator *m = SEMA_PUSH(S->a, S->modulators, S->nmodulators, S->capmodulators);
+    memset(m, 0, sizeof *m);
+    m->decl = d;
+    m->name = d->name;
+    m->baseline_sid = m->tau_sid = -1;
+}
+
+/* Releases are numbered in source order from 0: their params are
+ * release<k>.amount ... (docs/language.md section 13). */
+static void collect_release(Sema *S, Decl *d)
+{
+    SemaRelease *r = SEMA_PUSH(S->a, S->releases, S->nreleases, S->capreleases);
+    memset(r, 0, sizeof *r);
+    r->decl = d;
+    r->name = arena_printf(S->a, "release%d", S->nreleases - 1);
+    r->modulator = -1;
+    r->amount_sid = r->src_index_sid = r->dst_index_sid = r->window_sid = -1;
+    r->delay = (SemaDist){ENGRAM_DIST_CONST, {-1, -1, -1, -1}};
+}
+
+static void collect_weight_rec(Sema *S, Decl *d)
+{
+    SemaWeightRec *w = SEMA_PUSH(S->a, S->wrecs, S->nwrecs, S->capwrecs);
+    memset(w, 0, sizeof *w);
+    w->decl = d;
+    w->proj = w->every_sid = -1;
+}
+
 static void collect_model(Sema *S)
 {
     Decl **regions = NULL;
@@ -613,13 +677,12 @@ static void collect_model(Sema *S)
         case DECL_SIMULATION: *SEMA_PUSH(S->a, S->sims, S->nsims, S->capsims) = d; break;
         case DECL_RECORD:
             if (d->record_kind == RECORD_WEIGHTS)
-                sema_error(S, d->span, "recording weights is not implemented yet");
+                collect_weight_rec(S, d);
             else
                 *SEMA_PUSH(S->a, S->records, S->nrecords, S->caprecords) = d;
             break;
-        case DECL_MODULATOR: case DECL_RELEASE:
-            sema_error(S, d->span, "`%s` is not implemented yet", decl_kind_name(d->kind));
-            break;
+        case DECL_MODULATOR: collect_modulator(S, d); break;
+        case DECL_RELEASE: collect_release(S, d); break;
         case DECL_POPULATION:
             sema_error(S, d->span, "a population belongs inside a region");
             break;

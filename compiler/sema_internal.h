@@ -12,9 +12,14 @@
  *            template, and builds the table of symbolic parameters
  *            (SParam): one per model param, per population copy of a
  *            neuron param, per projection/drive argument, per setting.
+ *   plasticity (sema_plasticity.c, called from check) checks rules once
+ *            per use: a rule's params become params of the projection, and
+ *            every expression is elaborated with w in that projection's
+ *            weight unit; it also checks modulators, releases and weight
+ *            records (docs/language.md sections 12-14).
  *   lower    orders the SParams by dependency and flattens everything into
  *            the IrModel of ir.h; it also owns the linear-system analysis
- *            used by `method exact`.
+ *            used by `method exact` and by the traces of rules.
  *
  * Two index spaces meet in IrExpr.index of IR_PARAM nodes before lowering:
  *   index >= 0        an SParam id (model-level, population, projection ...)
@@ -138,9 +143,12 @@ typedef struct SemaNeuron {
 
 /* ---- modules ------------------------------------------------------------- */
 
+typedef struct SemaRule SemaRule;
+
 typedef struct NameEntry {
     const char *name;
     SemaNeuron *neuron;       /* NULL for a plasticity rule */
+    SemaRule *rule;           /* NULL for a neuron */
     Decl *decl;               /* the neuron's or rule's declaration */
     SrcSpan span;
     const char *from;         /* module label for imported names, NULL if defined here */
@@ -203,6 +211,7 @@ typedef struct SemaProj {
     bool autapses;
     SemaDist weight, delay;
     const Expr *delay_expr;   /* NULL: the default, one step */
+    struct RuleInst *plastic; /* NULL: static synapses */
 } SemaProj;
 
 typedef struct SemaDrive {
@@ -213,6 +222,109 @@ typedef struct SemaDrive {
     int port;
     int rate_sid, count_sid, weight_sid;
 } SemaDrive;
+
+/* ---- plasticity rules, modulators, releases (sema_plasticity.c) ---------- */
+
+/* What a rule-local name is, in SemaRule.locals: kind << LOCAL_SHIFT | index
+ * (index into params, vars or lets). */
+enum { RLOCAL_PARAM = 1, RLOCAL_VAR = 2, RLOCAL_LET = 3 };
+
+typedef struct RParam {
+    const char *name;
+    SrcSpan span;
+    Expr *ast;                /* default; NULL: a `: weight` param the use must give */
+    bool weight_unit;         /* `param x : weight` */
+} RParam;
+
+/* A synapse variable or trace.  kind is IR_SYNVAR, IR_PRE_TRACE or
+ * IR_POST_TRACE; index counts within that kind (the IrRule tables). */
+typedef struct RVar {
+    const char *name;
+    SrcSpan span;
+    Expr *init_ast;
+    Stmt *ode_stmt;           /* NULL: constant between events */
+    IrExprKind kind;
+    int index;
+} RVar;
+
+typedef struct RLet {
+    const char *name;
+    SrcSpan span;
+    Expr *ast;
+    bool busy;                /* being inlined: a use inside is a cycle */
+} RLet;
+
+/* Where a handler statement runs: before the synapse loop (a trace of the
+ * spiking side, once per spike), in it, or after it. */
+enum { RSEC_BEFORE, RSEC_SYN, RSEC_AFTER };
+
+typedef struct RAssign {
+    Stmt *stmt;
+    IrTargetKind target;
+    int var;                  /* SemaRule.vars index; -1 for w */
+    int section;              /* RSEC_* */
+} RAssign;
+
+typedef struct RHandler {
+    Stmt *stmt;               /* NULL: the rule has no such handler */
+    RAssign *items; int nitems;
+} RHandler;
+
+/* A rule's tables, built once (sema_rule_tables); its expressions are
+ * elaborated per use (RuleInst), with w in that projection's unit. */
+struct SemaRule {
+    Decl *decl;
+    const char *name;
+    RParam *params; int nparams, capparams;
+    RVar *vars; int nvars, capvars;
+    int nsyn, npre, npost;
+    RLet *lets; int nlets, caplets;
+    Stmt *bounds;
+    RHandler on_pre, on_post, every;
+    NameMap locals;           /* name -> RLOCAL_* << LOCAL_SHIFT | index */
+    bool tabled, bad;         /* tables built; structural errors (uses are refused) */
+    int nuses;
+};
+
+/* How a variable's dimension is known during one use: SDIM_* (as states). */
+typedef struct RuleInst {
+    SemaRule *rule;
+    struct SemaProj *proj;
+    const Stmt *use;          /* `plasticity NAME(args)` */
+    EngramDim wdim;           /* the projection's weight unit */
+    const Arg **args;         /* per rule param: the use's argument, or NULL */
+    int *param_sid;           /* per rule param: the projection's copy */
+    int *param_visit;         /* VISIT_* of each param's elaboration */
+    EngramDim *var_dim; int *var_how;
+    int plastic_sid, w_lo_sid, w_hi_sid, every_sid;
+    const Expr *every_expr;   /* for the check against dt */
+    IrVar *vars;              /* per rule var (IR_PARAM indices are sids) */
+    IrHandler on_pre, on_post, every;
+} RuleInst;
+
+typedef struct SemaModulator {
+    Decl *decl;
+    const char *name;
+    EngramDim dim;
+    bool ok;
+    int baseline_sid, tau_sid;
+} SemaModulator;
+
+typedef struct SemaRelease {
+    Decl *decl;
+    const char *name;         /* "release<k>" */
+    bool ok;
+    int modulator;            /* index in Sema.modulators; -1 unknown */
+    SemaPop *src, *dst;
+    int amount_sid, src_index_sid, dst_index_sid, window_sid;
+    SemaDist delay;           /* kind CONST with sid[0] = -1: no delay */
+} SemaRelease;
+
+typedef struct SemaWeightRec {
+    Decl *decl;
+    int proj;                 /* index in Sema.projs; -1 unknown */
+    int every_sid;
+} SemaWeightRec;
 
 typedef struct ModelParam {
     const char *name;
@@ -244,6 +356,10 @@ typedef struct Sema {
     SemaDrive *drives; int ndrives, capdrives;
     Decl **sims; int nsims, capsims;
     Decl **records; int nrecords, caprecords;
+    SemaModulator *modulators; int nmodulators, capmodulators;
+    SemaRelease *releases; int nreleases, capreleases;
+    SemaWeightRec *wrecs; int nwrecs, capwrecs;
+    SemaRule **rules; int nrules, caprules;          /* every rule read, for its tables */
     SemaNeuron **neurons; int nneurons, capneurons;  /* every neuron read, for checking */
     /* parameter table */
     SParam *params; int nparams, capparams;
@@ -256,6 +372,14 @@ typedef struct Sema {
     int fold_depth;
     bool silent;              /* dimension inference: no diagnostics */
     bool changed;             /* an inference pass learnt a dimension */
+    NameMap mod_names;                       /* modulator name -> index */
+    /* one use of a rule being checked: its variables bind dimensions, and
+     * an error already reported for another use of the same rule (same
+     * place, same text) is not repeated */
+    RuleInst *rinst;
+    bool dedupe, muted;
+    NameMap reported;
+    int nerrors_all;          /* errors raised, repeated ones included */
 } Sema;
 
 /* ---- helpers shared by the phases ---------------------------------------- */
@@ -289,12 +413,111 @@ bool sema_check(Sema *S);
 /* Checks one neuron template (used by sema_check, exposed for tests). */
 void sema_check_neuron(Sema *S, SemaNeuron *n);
 
+/* ---- expression elaboration (check.c, shared with sema_plasticity.c) ----- */
+
+/* What an expression is for; decides which names it may read.  Inside a
+ * rule (Scope.ri set) the same contexts apply: NPARAM for param defaults,
+ * bounds and the every interval, INIT for variable initial values, EQ for
+ * ODEs and handlers. */
+typedef enum Ctx {
+    CTX_MODEL,    /* model params, sizes, overrides, projections, drives, settings */
+    CTX_NPARAM,   /* a neuron param's default */
+    CTX_INIT,     /* a state's initial value */
+    CTX_EQ,       /* ODE right-hand sides, threshold, reset, lets */
+    CTX_REFR,     /* the refractory period */
+} Ctx;
+
+/* Which side a per-spike statement of a rule handler may read (0: any). */
+enum { RSIDE_ANY = 0, RSIDE_PRE, RSIDE_POST };
+
+typedef struct Scope {
+    Sema *S;
+    SemaNeuron *n;     /* NULL at model level */
+    Ctx ctx;
+    bool dists;        /* uniform()/normal() allowed (initial values) */
+    int depth;
+    int nodes;
+    bool dead;         /* too deep or too large: reported once, all poisoned */
+    const Expr *root;  /* the expression being elaborated, for "too large" */
+    RuleInst *ri;      /* inside a rule: the use being checked */
+    int side;          /* RSIDE_*: per-spike statements read one side only */
+    const char *side_why;   /* what runs per spike, for the message */
+} Scope;
+
+/* An elaborated expression.  e == NULL: poisoned (already reported).
+ * flex: the value is a bare 0, or (during inference) a state of unknown
+ * dimension; it takes the dimension of what it meets.  bind: that state
+ * (inside a rule: the SemaRule.vars index). */
+typedef struct TExpr {
+    IrExpr *e;
+    bool flex;
+    int bind;
+} TExpr;
+
+Scope sema_scope(Sema *S, SemaNeuron *n, Ctx ctx);
+TExpr sema_elab(Scope *sc, const Expr *x);
+TExpr sema_poison(void);
+TExpr sema_typed(IrExpr *e);
+bool sema_expect_dim(Sema *S, TExpr *t, EngramDim want, const Expr *ast, const char *why);
+bool sema_need_number(Scope *sc, const TExpr *t, const Expr *ast);
+void sema_flex_set(Sema *S, TExpr *t, EngramDim dim);
+void sema_flex_set_dim(IrExpr *e, EngramDim dim);
+bool sema_dim_combine(Sema *S, EngramDim a, EngramDim b, int sign, SrcSpan span, EngramDim *out);
+const char *sema_ctx_reader(Ctx ctx);
+/* Dependency chains of defaults ("a -> b -> a"), see check.c. */
+bool sema_busy_full(Sema *S, SrcSpan use);
+void sema_busy_push(Sema *S, const void *owner, int index, const char *name);
+const char *sema_busy_chain(Sema *S, const void *owner, int index, const char *name);
+/* Parameter table and constant folding. */
+int sema_sparam_new(Sema *S, const char *path, EngramDim dim, uint32_t flags, SrcSpan span);
+bool sema_fold(Sema *S, const IrExpr *e, double *out);
+bool sema_fold_sid(Sema *S, int sid, double *out);
+/* Call-style argument binding: got[k] is the argument for names[k]. */
+bool sema_bind_args(Sema *S, const char *fname, SrcSpan at, Arg *const *args, int nargs,
+                    const char *const *names, int nreq, int nall, const Arg **got);
+/* A model-level value or uniform()/normal() as params base, base.low ... */
+SemaDist sema_link_value(Sema *S, const char *base, const Expr *x, EngramDim want, bool known,
+                         const char *why);
+/* One model-level argument as the param `path`. */
+int sema_arg_param(Sema *S, const char *path, const Expr *x, EngramDim want, bool known,
+                   uint32_t flags, const char *why);
+SemaPop *sema_path_pop(Sema *S, const Path *p);
+int sema_find_state(const SemaNeuron *n, const char *name);
+const char *sema_ode_var(Arena *a, const char *name);
+
+/* ---- plasticity (sema_plasticity.c) -------------------------------------- */
+
+/* Builds a rule's tables once, reporting structural errors. */
+void sema_rule_tables(Sema *S, SemaRule *r);
+/* Checks modulators (before projections: rules read them by name). */
+void sema_check_modulators(Sema *S);
+/* Checks the use `plasticity NAME(args)` by projection p, whose weights are
+ * in wdim; sets p->plastic.  false on errors. */
+bool sema_check_plasticity(Sema *S, SemaProj *p, const Stmt *use, EngramDim wdim);
+/* Releases and weight records (after projections); every intervals against
+ * dt (after the settings). */
+void sema_check_releases(Sema *S);
+void sema_check_weight_recs(Sema *S);
+void sema_check_every(Sema *S);
+/* Inside a rule: names of the rule (NULL found = not a rule name) and the
+ * binding of a variable's dimension during inference. */
+TExpr sema_rule_name(Scope *sc, const Expr *x, bool *found);
+void sema_rule_bind(Sema *S, int var, EngramDim dim);
+/* Rule names for "did you mean" (fills c, returns the count; c may be NULL). */
+int sema_rule_candidates(const Scope *sc, const char **c);
+
 /* lower.c */
 IrModel *sema_lower(Sema *S, int file);
 /* Linear-system analysis of a checked neuron's ODEs (for method exact).
  * On success fills n->lin_vars/nlinear/coef and returns NULL; otherwise
  * returns the sub-expression that breaks linearity and a reason. */
 const IrExpr *sema_linearize(Sema *S, SemaNeuron *n, const char **why);
+/* dx/dt = rhs as a*x + b for the rule variable x (an IR_SYNVAR, IR_PRE_TRACE
+ * or IR_POST_TRACE node of that kind and index), with a and b made of params
+ * and constants (never NULL on success).  Returns NULL on success, else the
+ * sub-expression that breaks linearity and a reason. */
+const IrExpr *sema_linearize_var(Sema *S, const IrExpr *rhs, IrExprKind kind, int index,
+                                 IrExpr **a, IrExpr **b, const char **why);
 /* Compiles an already registered file (tests use diag_add_text). */
 IrModel *sema_compile_loaded(DiagCtx *d, Arena *a, int file, const SemaOptions *opt);
 
