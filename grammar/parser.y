@@ -483,12 +483,12 @@ static void model_line(ParseCtx *ctx, const char *name, SrcSpan name_span, SrcSp
 %type <decl> drive_decl simulation_decl record_decl plasticity_decl modulator_decl release_decl
 %type <decl> weights_target
 %type <stmt> nitem assign pitem setting ritem
-%type <list> nitems assigns members pitems settings path_parts use_names ritems
+%type <list> nitems assigns members pitems settings path_parts use_names ritems module_parts
 %type <list> opt_args args exprs path_list
 %type <path> path
 %type <expr> expr primary opt_every opt_delay
 %type <arg> arg
-%type <str> opt_doc
+%type <str> opt_doc module_word
 %type <op> assign_op opt_synapses
 
 %%
@@ -534,8 +534,19 @@ path
 /* use := "use" module_path "(" IDENT ("," IDENT)* ")"
  * Each imported name travels as an Arg (name and span, no value). */
 use_decl
-    : USE path '(' use_names ')'
-        { $$ = mk_use(ctx, @$, $2, $4); }
+    : USE module_parts '(' use_names ')'
+        { $$ = mk_use(ctx, @$, mk_path($2, @2), $4); }
+    ;
+
+/* A module path may name a module after a keyword: `use std.plasticity (STDP)`. */
+module_parts
+    : module_word               { $$ = (AstList){0}; push(ctx, &$$, (void *)$1); }
+    | module_parts '.' module_word { $$ = $1; push(ctx, &$$, (void *)$3); }
+    ;
+
+module_word
+    : IDENT                     { $$ = $1; }
+    | PLASTICITY                { $$ = arena_strdup(ctx->arena, "plasticity"); }
     ;
 
 use_names
