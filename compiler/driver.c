@@ -55,6 +55,7 @@ typedef struct Options {
     Command cmd;
     const char *input, *output, *cpu, *stdlib_dir;
     bool emit_llvm, object_only, dump_ir, verbose, help, version;
+    bool mpi;            /* build: link the MPI runtime (libengram_rt_mpi.a) */
     int opt_level;       /* 0..3 */
     int precision;       /* 4 or 8 */
     int sim_argc;        /* run: arguments after "--" */
@@ -73,6 +74,7 @@ static const char usage_text[] =
     "options:\n"
     "  -o OUT                  output file (build; default: FILE without .engram)\n"
     "  -c                      write an object file only (build)\n"
+    "  --mpi                   link the MPI runtime: run with mpirun -np N (build)\n"
     "  --emit-llvm             write the optimised LLVM IR (.ll) instead (build)\n"
     "  --cpu NAME              target CPU (default: this machine's CPU and features)\n"
     "  --precision P           float or double state variables (default: double)\n"
@@ -161,6 +163,8 @@ static int parse_flag(Options *o, const char *a)
         o->version = true;
     else if (strcmp(a, "-c") == 0)
         o->object_only = true;
+    else if (strcmp(a, "--mpi") == 0)
+        o->mpi = true;
     else if (strcmp(a, "--emit-llvm") == 0)
         o->emit_llvm = true;
     else if (strcmp(a, "--dump-ir") == 0)
@@ -196,8 +200,8 @@ static int check_options(const Options *o)
         return usage_error("no command given");
     if (!o->input)
         return usage_error("no input file given");
-    if (o->cmd != CMD_BUILD && (o->output || o->object_only || o->emit_llvm))
-        return usage_error("-o, -c and --emit-llvm only apply to 'build'");
+    if (o->cmd != CMD_BUILD && (o->output || o->object_only || o->emit_llvm || o->mpi))
+        return usage_error("-o, -c, --emit-llvm and --mpi only apply to 'build'");
     if (o->object_only && o->emit_llvm)
         return usage_error("-c and --emit-llvm cannot be combined");
     if (o->cmd != CMD_CHECK && o->dump_ir)
@@ -409,14 +413,21 @@ static void split_flags(char *s, char **argv, int *n, int max)
         argv[(*n)++] = tok;
 }
 
-/* cc [link flags] obj rt_main rt [libs] -o out, without a shell. */
-static int run_linker(const char *obj, const char *out)
+/* cc [link flags] obj rt_main rt [libs] [mpi libs] -o out, without a shell;
+ * with mpi, rt is libengram_rt_mpi.a (the same object links against either). */
+static int run_linker(const char *obj, const char *out, bool mpi)
 {
     char libdir[PATH_MAX], rt_main[PATH_MAX + 32], rt[PATH_MAX + 32];
     char flags[] = ENGRAM_SIM_LINK_FLAGS, libs[] = ENGRAM_SIM_LIBS;
+    char mpi_libs[] = ENGRAM_SIM_MPI_LIBS;
+    if (mpi && !ENGRAM_HAVE_MPI) {
+        fprintf(stderr, "engramc: error: --mpi: this engramc was built without MPI (configure "
+                        "with -DENGRAM_MPI=ON where Open MPI is installed: libopenmpi-dev)\n");
+        return ENGRAM_EXIT_USAGE;
+    }
     find_libdir(libdir, sizeof libdir);
     snprintf(rt_main, sizeof rt_main, "%s/libengram_rt_main.a", libdir);
-    snprintf(rt, sizeof rt, "%s/libengram_rt.a", libdir);
+    snprintf(rt, sizeof rt, "%s/%s", libdir, mpi ? "libengram_rt_mpi.a" : "libengram_rt.a");
     if (!is_file(rt_main) || !is_file(rt)) {
         fprintf(stderr, "engramc: error: the runtime library is missing (looked for %s)\n", rt);
         return ENGRAM_EXIT_IO;
@@ -429,7 +440,9 @@ static int run_linker(const char *obj, const char *out)
     argv[n++] = (char *)obj;
     argv[n++] = rt_main;
     argv[n++] = rt;
-    split_flags(libs, argv, &n, 120);
+    split_flags(libs, argv, &n, 110);
+    if (mpi)
+        split_flags(mpi_libs, argv, &n, 124);
     argv[n++] = "-o";
     argv[n++] = (char *)out;
     argv[n] = NULL;
@@ -465,7 +478,7 @@ static int phase_emit(Driver *dr, CgModule *cm)
     rc = rc ? ENGRAM_EXIT_IO : 0;
     bool link = !dr->opt.emit_llvm && !dr->opt.object_only;
     if (rc == 0 && link)
-        rc = run_linker(obj, result);
+        rc = run_linker(obj, result, dr->opt.mpi);
     phase_done(dr, link ? "link" : "emit");
     const char *final = link ? result : obj;
     if (rc == 0 && rename(final, out) != 0) {

@@ -56,7 +56,8 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 
 int engram_options_parse(EngramOptions *opt, int argc, char **argv, EngramError *err)
 {
-    static const char *const valued[] = {"--out", "--seed", "--duration", "--set", "--max-memory"};
+    static const char *const valued[] = {"--out", "--seed", "--duration", "--set", "--max-memory",
+                                         "--threads"};
     memset(opt, 0, sizeof *opt);
     opt->sets = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *opt->sets);
     if (!opt->sets)
@@ -64,7 +65,7 @@ int engram_options_parse(EngramOptions *opt, int argc, char **argv, EngramError 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *inl = NULL, *v = NULL;
         int which = -1;
-        for (int k = 0; k < 5 && which < 0; k++)
+        for (int k = 0; k < 6 && which < 0; k++)
             if (match_opt(a, valued[k], &inl))
                 which = k;
         if (which >= 0) {
@@ -76,6 +77,15 @@ int engram_options_parse(EngramOptions *opt, int argc, char **argv, EngramError 
             case 1: opt->seed = v; break;
             case 2: opt->duration = v; break;
             case 3: opt->sets[opt->nsets++] = v; break;
+            case 5: {
+                char *end;
+                long n = strtol(v, &end, 10);
+                if (end == v || *end != '\0' || n < 1 || n > 1024)
+                    return engram_fail(err, ENGRAM_EXIT_USAGE,
+                                       "--threads %s: expected a whole number from 1 to 1024", v);
+                opt->threads = (uint32_t)n;
+                break;
+            }
             default:
                 if (!engram_parse_size(v, &opt->max_memory) || opt->max_memory == 0)
                     return engram_fail(err, ENGRAM_EXIT_USAGE,
@@ -151,6 +161,8 @@ void engram_usage(FILE *out, const char *prog)
             "  --duration T       simulated time with a unit: 1s, 500 ms\n"
             "  --set NAME=VALUE   override a parameter by its full path (repeatable),\n"
             "                     with a unit where it has one: --set V1.exc.tau_m=20ms\n"
+            "  --threads N        threads per process (default: the cores, shared by the\n"
+            "                     ranks of a node); results do not depend on N\n"
             "  --dry-run          print sizes, synapse counts and memory, then stop\n"
             "  --max-memory SIZE  refuse to run above this estimate (512M, 2G;\n"
             "                     default 80%% of physical memory)\n"
@@ -216,7 +228,8 @@ static int make_overrides(const EngramModel *m, const EngramOptions *opt, Engram
 /* ---- dry run ------------------------------------------------------------------------ */
 
 static void print_dry_run(FILE *out, const EngramModel *m, const double *pv,
-                          const EngramEstimate *est, uint64_t limit)
+                          const EngramEstimate *est, uint64_t limit, uint64_t per_rank,
+                          uint32_t nranks, uint32_t threads)
 {
     char b1[32], b2[32];
     fprintf(out, "model %s (sha256 %.16s...), dt %g ms, duration %g ms, seed %.0f\n",
@@ -251,6 +264,42 @@ static void print_dry_run(FILE *out, const EngramModel *m, const double *pv,
     fprintf(out, "estimated memory: %s (limit %s)\n",
             engram_format_bytes(est->bytes_total, b1, sizeof b1),
             engram_format_bytes(limit, b2, sizeof b2));
+    if (nranks > 1 || threads > 1)
+        fprintf(out, "memory per rank: %s (%u rank%s x %u thread%s; limit per rank %s)\n",
+                engram_format_bytes(per_rank, b1, sizeof b1), nranks, nranks > 1 ? "s" : "",
+                threads, threads > 1 ? "s" : "", engram_format_bytes(limit, b2, sizeof b2));
+}
+
+/* Memory of one rank: its share of neurons, synapses and rings, one copy of
+ * the pre traces of plastic projections per thread, the global spike lists,
+ * and (rank 0) the recordings it gathers. */
+static uint64_t per_rank_bytes(const EngramModel *m, const EngramEstimate *est, uint32_t nranks,
+                               uint32_t threads)
+{
+    if (nranks == 1 && threads == 1)
+        return est->bytes_total;
+    double b = (double)(est->bytes_neurons + est->bytes_synapses + est->bytes_rings) / nranks;
+    b += (double)est->bytes_record + (double)est->neurons * 8 + (1 << 20);
+    for (uint32_t j = 0; j < m->hdr->nprojs; j++) {
+        const EngramProjDesc *d = &m->projs[j];
+        if (d->plastic)
+            b += (double)threads * est->pop_size[d->src_pop] * (d->npre * m->hdr->precision + 4);
+    }
+    return (uint64_t)b;
+}
+
+static uint32_t default_threads(const EngramEstimate *est, uint32_t nranks)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *ls = nranks > 1 ? getenv("OMPI_COMM_WORLD_LOCAL_SIZE") : NULL;
+    long local = ls ? atol(ls) : 1;
+    long t = cores > 0 ? cores / (local > 0 ? local : 1) : 1;
+    long by_size = (long)(est->neurons / nranks / 2000);   /* >= 2000 neurons a thread */
+    if (t > by_size)
+        t = by_size;
+    if (t > 64)
+        t = 64;
+    return t < 1 ? 1 : (uint32_t)t;
 }
 
 /* ---- engram_main ------------------------------------------------------------------------ */
@@ -272,6 +321,7 @@ static const char *prog_name(int argc, char **argv)
 
 /* Everything engram_main owns, freed in one place. */
 typedef struct EngramRun {
+    uint32_t rank, nranks, threads;
     EngramOptions opt;
     EngramModel model;
     EngramOverride *ov;
@@ -308,20 +358,25 @@ static int run_prepare(EngramRun *r, FILE *out, EngramError *err)
         (rc = engram_estimate(m, r->params, &r->est, err)))
         return rc;
     uint64_t limit = r->opt.max_memory ? r->opt.max_memory : default_max_memory();
+    r->threads = r->opt.threads ? r->opt.threads : default_threads(&r->est, r->nranks);
+    uint64_t need = per_rank_bytes(m, &r->est, r->nranks, r->threads);
     if (r->opt.dry_run) {
-        print_dry_run(out, m, r->params, &r->est, limit);
-        if (r->est.bytes_total > limit)
-            fprintf(out, "this is over the limit: a run would stop here (exit %d)\n",
-                    ENGRAM_EXIT_RESOURCE);
+        if (out) {
+            print_dry_run(out, m, r->params, &r->est, limit, need, r->nranks, r->threads);
+            if (need > limit)
+                fprintf(out, "this is over the limit: a run would stop here (exit %d)\n",
+                        ENGRAM_EXIT_RESOURCE);
+        }
         return 0;
     }
-    if (r->est.bytes_total > limit) {
+    if (need > limit) {
         char b1[32], b2[32];
         return engram_fail(err, ENGRAM_EXIT_RESOURCE,
-                           "the estimated memory, %s, is over the limit of %s; lower the sizes "
-                           "(--set) or raise --max-memory",
-                           engram_format_bytes(r->est.bytes_total, b1, sizeof b1),
-                           engram_format_bytes(limit, b2, sizeof b2));
+                           "the estimated memory%s, %s, is over the limit of %s; lower the sizes "
+                           "(--set)%s or raise --max-memory", r->nranks > 1 ? " per rank" : "",
+                           engram_format_bytes(need, b1, sizeof b1),
+                           engram_format_bytes(limit, b2, sizeof b2),
+                           r->nranks > 1 ? ", use more ranks" : "");
     }
     return 0;
 }
@@ -345,40 +400,53 @@ static int run_all(EngramRun *r, const EngramProgram *prog, int argc, char **arg
                    EngramError *err)
 {
     const char *prog_nm = prog_name(argc, argv);
+    bool root = r->rank == 0;
     int rc = engram_options_parse(&r->opt, argc, argv, err);
     if (rc) {
-        fprintf(stderr, "%s: error: %s\n", prog_nm, err->msg);
-        engram_usage(stderr, prog_nm);
+        if (root) {
+            fprintf(stderr, "%s: error: %s\n", prog_nm, err->msg);
+            engram_usage(stderr, prog_nm);
+        }
         return rc;
     }
     if (r->opt.help) {
-        engram_usage(stdout, prog_nm);
+        if (root)
+            engram_usage(stdout, prog_nm);
         return 0;
     }
     double t0 = wall_s();
     if ((rc = engram_model_open(&r->model, prog, err)))
         return rc;
     if (r->opt.version) {
-        print_version(stdout, &r->model);
+        if (root)
+            print_version(stdout, &r->model);
         return 0;
     }
-    if ((rc = run_prepare(r, stdout, err)) || r->opt.dry_run)
+    rc = engram_comm_agree(run_prepare(r, root ? stdout : NULL, err), r->rank, err);
+    if (rc || r->opt.dry_run)
         return rc;
-    if ((rc = run_output_dir(r, err)) ||
-        (rc = engram_network_build(&r->net, &r->model, r->params, err)))
+    if ((rc = engram_comm_agree(root ? run_output_dir(r, err) : 0, r->rank, err)))
+        return rc;
+    EngramLayout lay = {r->rank, r->nranks, r->threads};
+    rc = engram_network_build_layout(&r->net, &r->model, r->params, &lay, err);
+    if ((rc = engram_comm_agree(rc, r->rank, err)))
         return rc;
     EngramTiming timing = {.setup_s = wall_s() - t0};
-    EngramSimOptions so = {.progress = !r->opt.quiet && isatty(STDERR_FILENO)};
+    EngramSimOptions so = {.progress = root && !r->opt.quiet && isatty(STDERR_FILENO)};
     double t1 = wall_s();
-    if ((rc = engram_simulate(&r->net, &so, err)))
+    if ((rc = engram_simulate(&r->net, &so, err)) || (rc = engram_network_gather(&r->net, err)))
         return rc;
     timing.simulate_s = wall_s() - t1;
-    if ((rc = engram_write_spikes(&r->net, r->out_dir, err)) ||
-        (rc = engram_write_weights(&r->net, r->out_dir, err)) ||
-        (rc = engram_write_summary(&r->net, &timing, r->out_dir, err)))
+    if (root && !(rc = engram_write_spikes(&r->net, r->out_dir, err)) &&
+        !(rc = engram_write_weights(&r->net, r->out_dir, err)))
+        rc = engram_write_summary(&r->net, &timing, r->out_dir, err);
+    if ((rc = engram_comm_agree(rc, r->rank, err)))
         return rc;
-    if (!r->opt.quiet) {
+    if (root && !r->opt.quiet) {
         engram_print_summary(stdout, &r->net, &timing);
+        if (r->nranks > 1 || r->threads > 1)
+            printf("ran on %u rank%s x %u thread%s\n", r->nranks, r->nranks > 1 ? "s" : "",
+                   r->threads, r->threads > 1 ? "s" : "");
         printf("outputs in %s\n", r->out_dir);
     }
     return 0;
@@ -389,11 +457,18 @@ int engram_main(const EngramProgram *prog, int argc, char **argv)
     EngramRun run;
     memset(&run, 0, sizeof run);
     EngramError err = {0};
-    int rc = run_all(&run, prog, argc, argv, &err);
-    /* option errors were printed with the usage; the rest are printed here */
-    if (rc && err.msg[0] && !(rc == ENGRAM_EXIT_USAGE && !run.model.hdr))
+    int rc = engram_comm_init(&argc, &argv, &run.rank, &run.nranks, &err);
+    if (rc) {
         fprintf(stderr, "%s: error: %s\n", prog_name(argc, argv), err.msg);
+    } else {
+        rc = run_all(&run, prog, argc, argv, &err);
+        /* option errors were printed with the usage; the rest are printed here, by rank 0 */
+        if (rc && err.msg[0] && run.rank == 0 && !(rc == ENGRAM_EXIT_USAGE && !run.model.hdr))
+            fprintf(stderr, "%s: error: %s\n", prog_name(argc, argv), err.msg);
+    }
     fflush(stdout);
+    fflush(stderr);
     run_free(&run);
+    engram_comm_finalize();
     return rc;
 }

@@ -384,14 +384,15 @@ static int init_states(EngramNetwork *net, uint32_t i, EngramError *err)
     engram_eval_ctx_init(&ctx, net->params, net->dt);
     for (uint32_t s = 0; s < d->nstates; s++) {
         const EngramStateDesc *sd = &m->states[d->first_state + s];
-        for (uint32_t k = 0; k < p->size; k++) {
-            ctx.index = k;
-            engram_eval_ctx_key(&ctx, net->seed, d->stream, k, (uint64_t)s << 32);
+        for (uint32_t k = 0; k < p->n; k++) {
+            uint32_t g = p->lo + k;
+            ctx.index = g;
+            engram_eval_ctx_key(&ctx, net->seed, d->stream, g, (uint64_t)s << 32);
             double v = engram_eval(m->insns, sd->init, &ctx);
             if (!isfinite(v))
                 return engram_fail(err, ENGRAM_EXIT_MODEL,
                                    "initial value of %s.%s is not finite (%g) for neuron %u",
-                                   p->name, engram_model_str(m, sd->name), v, k);
+                                   p->name, engram_model_str(m, sd->name), v, g);
             engram_value_store(p->state[s], net->precision, k, v);
         }
     }
@@ -445,7 +446,7 @@ static int build_neuron_pop(EngramNetwork *net, uint32_t i, EngramError *err)
     if (!p->state || !p->input)
         return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
     for (uint32_t s = 0; s < d->nstates; s++)
-        if (!(p->state[s] = alloc_array(p->size, (size_t)net->precision)))
+        if (!(p->state[s] = alloc_array(p->n, (size_t)net->precision)))
             return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
     int rc = init_states(net, i, err);
     if (rc)
@@ -480,14 +481,27 @@ static int build_pop(EngramNetwork *net, uint32_t i, uint32_t size, EngramError 
     p->desc = &m->pops[i];
     p->name = pop_name(m, i);
     p->size = size;
-    p->refr = alloc_array(size, sizeof *p->refr);
-    p->spiked = alloc_array(size, 1);
+    uint64_t P = (uint64_t)net->nranks * net->nthreads, b0 = (uint64_t)net->rank * net->nthreads;
+    p->lo = engram_block(size, b0, P);
+    p->n = engram_block(size, b0 + net->nthreads, P) - p->lo;
+    p->refr = alloc_array(p->n, sizeof *p->refr);
+    p->spiked = alloc_array(p->n, 1);
     p->spikes = alloc_array(size, sizeof *p->spikes);
     p->rings = calloc(p->desc->nports + 1, sizeof *p->rings);
-    if (!p->refr || !p->spiked || !p->spikes || !p->rings)
+    p->parts = calloc(net->nthreads, sizeof *p->parts);
+    if (!p->refr || !p->spiked || !p->spikes || !p->rings || !p->parts)
         return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    for (uint32_t t = 0; t < net->nthreads; t++) {
+        EngramPopPart *pt = &p->parts[t];
+        pt->lo = engram_block(size, b0 + t, P) - p->lo;
+        pt->hi = engram_block(size, b0 + t + 1, P) - p->lo;
+        /* one partition in all: its list is the population's */
+        pt->spikes = P == 1 ? p->spikes : alloc_array(pt->hi - pt->lo, sizeof *pt->spikes);
+        if (!pt->spikes)
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    }
     if (p->desc->record_spikes) {
-        double e = expected_spikes(m, net->params, i, size);
+        double e = expected_spikes(m, net->params, i, size) / net->nranks;
         p->rec_cap = e < 1024 ? 1024 : (e > (1 << 22) ? (1 << 22) : (size_t)e);
         p->rec_step = malloc(p->rec_cap * sizeof *p->rec_step);
         p->rec_id = malloc(p->rec_cap * sizeof *p->rec_id);
@@ -559,40 +573,142 @@ static int draw_synapses(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
     return 0;
 }
 
-static int build_plastic(EngramNetwork *net, EngramProjRt *pr, EngramError *err);
+static int build_plastic(EngramNetwork *net, EngramProjRt *pr, uint32_t t, const uint64_t *gid,
+                         EngramError *err);
+static int build_post_src(EngramProjRt *pr, EngramError *err);
+
+/* Global CSR ids of the synapses of every partition of this rank: source
+ * major, and within a source row the partitions (ascending target blocks)
+ * in order over all ranks.  gid[t] has one entry per synapse of partition t. */
+static int global_ids(EngramNetwork *net, uint32_t j, uint64_t **gid, EngramError *err)
+{
+    uint32_t T = net->nthreads, nsrc = net->tprojs[0][j].csr.nsrc;
+    uint64_t *cnt = calloc((size_t)nsrc + 1, sizeof *cnt), *before = calloc((size_t)nsrc + 1, 8);
+    uint64_t *grow = calloc((size_t)nsrc + 1, sizeof *grow);
+    int rc = 0;
+    if (!cnt || !before || !grow)
+        rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory numbering synapses");
+    for (uint32_t t = 0; t < T && !rc; t++) {
+        const EngramCsr *c = &net->tprojs[t][j].csr;
+        for (uint32_t s = 0; s < nsrc; s++)
+            cnt[s] += c->row[s + 1] - c->row[s];
+        if (!(gid[t] = malloc((c->nsyn + 1) * sizeof **gid)))
+            rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory numbering synapses");
+    }
+    if (!rc) {
+        engram_comm_exscan_u64_sum(cnt, before, nsrc);
+        memcpy(grow, cnt, (size_t)nsrc * sizeof *grow);
+        engram_comm_allreduce_u64_sum(grow, nsrc);
+        uint64_t acc = 0;
+        for (uint32_t s = 0; s < nsrc; s++) {   /* grow[s]: first id of row s, + earlier ranks */
+            uint64_t c = grow[s];
+            grow[s] = acc + before[s];
+            acc += c;
+        }
+        for (uint32_t t = 0; t < T; t++) {
+            const EngramCsr *c = &net->tprojs[t][j].csr;
+            for (uint32_t s = 0; s < nsrc; s++) {
+                for (uint64_t k = c->row[s]; k < c->row[s + 1]; k++)
+                    gid[t][k] = grow[s] + (k - c->row[s]);
+                grow[s] += c->row[s + 1] - c->row[s];
+            }
+        }
+    }
+    free(cnt);
+    free(before);
+    free(grow);
+    return rc;
+}
+
+/* Targets to rank-local indices (after everything keyed by global ids is drawn). */
+static int localize(EngramProjRt *pr, const EngramPopRt *dst, EngramError *err)
+{
+    EngramCsr *c = &pr->csr;
+    if (dst->lo == 0 && dst->n == c->ntgt)
+        return 0;
+    for (uint64_t k = 0; k < c->nsyn; k++)
+        c->col[k] -= dst->lo;
+    if (c->tgt_row) {
+        uint64_t *row = malloc(((size_t)dst->n + 1) * sizeof *row);
+        if (!row)
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", pr->name);
+        memcpy(row, c->tgt_row + dst->lo, ((size_t)dst->n + 1) * sizeof *row);
+        free(c->tgt_row);
+        c->tgt_row = row;
+    }
+    c->ntgt = dst->n;
+    return 0;
+}
 
 static int build_proj(EngramNetwork *net, uint32_t j, const EngramEstimate *est, EngramError *err)
 {
     const EngramModel *m = net->model;
-    EngramProjRt *pr = &net->projs[j];
-    pr->desc = &m->projs[j];
-    pr->name = engram_model_str(m, pr->desc->name);
-    pr->plastic = pr->desc->plastic != 0;
+    uint32_t T = net->nthreads;
+    bool whole = T == 1 && net->nranks == 1;
+    for (uint32_t t = 0; t < T; t++) {
+        EngramProjRt *pr = &net->tprojs[t][j];
+        pr->desc = &m->projs[j];
+        pr->name = engram_model_str(m, pr->desc->name);
+        pr->plastic = pr->desc->plastic != 0;
+    }
+    const EngramProjDesc *d = &m->projs[j];
+    const EngramPopRt *dst = &net->pops[d->dst_pop];
     EngramConnSpec spec;
-    int rc = proj_spec(m, pr->desc, net->params, est->pop_size, net->seed, &spec, err);
+    int rc = proj_spec(m, d, net->params, est->pop_size, net->seed, &spec, err);
     if (rc)
         return rc;
     unsigned flags = 0;
-    if (pr->desc->weight.kind != ENGRAM_DIST_CONST || pr->desc->delay.kind != ENGRAM_DIST_CONST ||
-        pr->plastic)
+    if (d->weight.kind != ENGRAM_DIST_CONST || d->delay.kind != ENGRAM_DIST_CONST || d->plastic)
         flags |= ENGRAM_CSR_RANK;
-    if (pr->plastic)
+    if (d->plastic)
         flags |= ENGRAM_CSR_POST_INDEX;
-    rc = engram_csr_build(spec.nsrc, spec.ntgt, NULL, spec.ntgt, engram_connect_spec_sources,
-                          &spec, flags, &pr->csr);
-    if (rc == ENGRAM_CORE_ENOMEM)
-        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory connecting %s", pr->name);
-    if (rc != 0)
-        return engram_fail(err, ENGRAM_EXIT_MODEL, "projection %s: cannot connect (bad p or k)",
-                           pr->name);
-    rc = draw_synapses(net, pr, err);
-    if (!rc && pr->plastic)
-        rc = build_plastic(net, pr, err);
-    /* ranks are needed only to draw weights, delays and synapse variables */
-    free(pr->csr.syn_target_rank);
-    pr->csr.syn_target_rank = NULL;
-    pr->kernel = (EngramDeliverKernel)m->kernels[pr->desc->deliver_kernel];
-    net->synapses += pr->csr.nsyn;
+    uint32_t *targets = whole ? NULL : malloc(((size_t)dst->n + 1) * sizeof *targets);
+    if (!whole && !targets)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory connecting %s",
+                           engram_model_str(m, d->name));
+    for (uint32_t t = 0; t < T && !rc; t++) {
+        EngramProjRt *pr = &net->tprojs[t][j];
+        const EngramPopPart *pt = &dst->parts[t];
+        for (uint32_t i = pt->lo; targets && i < pt->hi; i++)
+            targets[i - pt->lo] = dst->lo + i;
+        rc = engram_csr_build(spec.nsrc, spec.ntgt, targets, pt->hi - pt->lo,
+                              engram_connect_spec_sources, &spec, flags, &pr->csr);
+        if (rc == ENGRAM_CORE_ENOMEM)
+            rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory connecting %s", pr->name);
+        else if (rc != 0)
+            rc = engram_fail(err, ENGRAM_EXIT_MODEL, "projection %s: cannot connect (bad p or k)",
+                             pr->name);
+    }
+    free(targets);
+    uint64_t **gid = NULL;
+    if (!rc && d->plastic && d->nsyn_vars && !whole) {
+        if (!(gid = calloc(T, sizeof *gid)))
+            rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory numbering synapses");
+        else
+            rc = global_ids(net, j, gid, err);
+    }
+    uint64_t nsyn = 0;
+    for (uint32_t t = 0; t < T && !rc; t++) {
+        EngramProjRt *pr = &net->tprojs[t][j];
+        rc = draw_synapses(net, pr, err);
+        if (!rc && pr->plastic)
+            rc = build_plastic(net, pr, t, gid ? gid[t] : NULL, err);
+        if (!rc)
+            rc = localize(pr, dst, err);
+        if (!rc && pr->plastic)
+            rc = build_post_src(pr, err);
+        /* ranks are needed only to draw weights, delays and synapse variables */
+        free(pr->csr.syn_target_rank);
+        pr->csr.syn_target_rank = NULL;
+        pr->kernel = (EngramDeliverKernel)m->kernels[d->deliver_kernel];
+        nsyn += pr->csr.nsyn;
+    }
+    for (uint32_t t = 0; gid && t < T; t++)
+        free(gid[t]);
+    free(gid);
+    engram_comm_allreduce_u64_sum(&nsyn, 1);
+    net->projs[j].nsyn_all = nsyn;
+    net->synapses += nsyn;
     return rc;
 }
 
@@ -615,10 +731,12 @@ int engram_interval_steps(const EngramModel *m, uint32_t param, const double *pv
 typedef struct VarInit {
     const EngramVarDesc *var;
     uint32_t stream;
-    const uint32_t *index;     /* per element, or NULL: k */
+    const uint32_t *index;     /* per element, or NULL: offset + k */
     const uint32_t *rank;      /* per element (counter rank << 32), or NULL: 0xffffffff */
     uint32_t v;                /* place in the projection's variables */
     const char *what;          /* "synapse", "neuron" */
+    const uint64_t *id;        /* INDEX per element (global synapse ids), or NULL: offset + k */
+    uint32_t offset;           /* global id of element 0 (rank-local post traces) */
 } VarInit;
 
 static int init_var(EngramNetwork *net, const EngramProjRt *pr, const VarInit *vi, void **arr,
@@ -632,15 +750,17 @@ static int init_var(EngramNetwork *net, const EngramProjRt *pr, const VarInit *v
     engram_eval_ctx_init(&ctx, net->params, net->dt);
     for (uint64_t k = 0; k < n; k++) {
         uint64_t hi = vi->rank ? vi->rank[k] : 0xffffffffu;
-        ctx.index = (double)k;
-        engram_eval_ctx_key(&ctx, net->seed, vi->stream, vi->index ? vi->index[k] : (uint32_t)k,
+        uint64_t id = vi->id ? vi->id[k] : vi->offset + k;
+        ctx.index = (double)id;
+        engram_eval_ctx_key(&ctx, net->seed, vi->stream,
+                            vi->index ? vi->index[k] : (uint32_t)(vi->offset + k),
                             hi << 32 | (uint64_t)vi->v << 20);
         double x = engram_eval(m->insns, vi->var->init, &ctx);
         if (!isfinite(x))
             return engram_fail(err, ENGRAM_EXIT_MODEL,
                                "projection %s: initial value of %s is not finite (%g) for %s %llu",
                                pr->name, engram_model_str(m, vi->var->name), x, vi->what,
-                               (unsigned long long)k);
+                               (unsigned long long)id);
         engram_value_store(*arr, net->precision, k, x);
     }
     return 0;
@@ -672,16 +792,29 @@ static void **var_table(uint32_t n)
     return calloc((size_t)n + 1, sizeof(void *));
 }
 
-static int build_plastic_vars(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
+/* Partition t of a rank: its synapse variables and its own copy of the pre
+ * traces (every partition updates its copy identically); the post traces of
+ * the rank's targets belong to partition 0 and are shared (each partition
+ * touches only its own targets). */
+static int build_plastic_vars(EngramNetwork *net, EngramProjRt *pr, uint32_t t,
+                              const uint64_t *gid, EngramError *err)
 {
     const EngramProjDesc *d = pr->desc;
     const EngramModel *m = net->model;
-    uint32_t nsrc = pr->csr.nsrc, ntgt = pr->csr.ntgt;
+    const EngramPopRt *dst = &net->pops[d->dst_pop];
+    uint32_t nsrc = pr->csr.nsrc;
     pr->syn = var_table(d->nsyn_vars);
     pr->pre = var_table(d->npre);
-    pr->post = var_table(d->npost);
     pr->pre_last = alloc_array(nsrc, sizeof *pr->pre_last);
-    pr->post_last = alloc_array(ntgt, sizeof *pr->post_last);
+    if (t == 0) {
+        pr->post = var_table(d->npost);
+        pr->post_last = alloc_array(dst->n, sizeof *pr->post_last);
+    } else {
+        const EngramProjRt *p0 = &net->tprojs[0][pr - net->tprojs[t]];
+        pr->post = p0->post;
+        pr->post_last = p0->post_last;
+        pr->post_shared = true;
+    }
     if (d->lazy_syn)
         pr->syn_last = alloc_array(pr->csr.nsyn, sizeof *pr->syn_last);
     if (!pr->syn || !pr->pre || !pr->post || !pr->pre_last || !pr->post_last ||
@@ -692,21 +825,23 @@ static int build_plastic_vars(EngramNetwork *net, EngramProjRt *pr, EngramError 
     uint32_t v = 0;
     for (uint32_t k = 0; k < d->nsyn_vars && !rc; k++, v++) {
         VarInit vi = {&m->vars[d->first_var + v], d->stream + 3, pr->csr.col,
-                      pr->csr.syn_target_rank, v, "synapse"};
+                      pr->csr.syn_target_rank, v, "synapse", gid, 0};
         rc = init_var(net, pr, &vi, &pr->syn[k], pr->csr.nsyn, err);
     }
     for (uint32_t k = 0; k < d->npre && !rc; k++, v++) {
-        VarInit vi = {&m->vars[d->first_var + v], d->stream + 3, NULL, NULL, v, "neuron"};
+        VarInit vi = {&m->vars[d->first_var + v], d->stream + 3, NULL, NULL, v, "neuron", NULL, 0};
         rc = init_var(net, pr, &vi, &pr->pre[k], nsrc, err);
     }
-    for (uint32_t k = 0; k < d->npost && !rc; k++, v++) {
-        VarInit vi = {&m->vars[d->first_var + v], d->stream + 3, NULL, NULL, v, "neuron"};
-        rc = init_var(net, pr, &vi, &pr->post[k], ntgt, err);
+    for (uint32_t k = 0; k < d->npost && !rc && t == 0; k++, v++) {
+        VarInit vi = {&m->vars[d->first_var + v], d->stream + 3, NULL, NULL, v, "neuron", NULL,
+                      dst->lo};
+        rc = init_var(net, pr, &vi, &pr->post[k], dst->n, err);
     }
     return rc;
 }
 
-static int build_plastic(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
+static int build_plastic(EngramNetwork *net, EngramProjRt *pr, uint32_t t, const uint64_t *gid,
+                         EngramError *err)
 {
     const EngramProjDesc *d = pr->desc;
     const EngramModel *m = net->model;
@@ -728,8 +863,7 @@ static int build_plastic(EngramNetwork *net, EngramProjRt *pr, EngramError *err)
     }
     if (d->on_post_kernel != ENGRAM_NONE)
         pr->on_post = (EngramDeliverKernel)m->kernels[d->on_post_kernel];
-    int rc = build_plastic_vars(net, pr, err);
-    return rc ? rc : build_post_src(pr, err);
+    return build_plastic_vars(net, pr, t, gid, err);
 }
 
 /* What the kernels of a plastic projection see (once modulators exist). */
@@ -742,7 +876,8 @@ static void wire_plastic(EngramNetwork *net, EngramProjRt *pr)
         .pre_last = pr->pre_last,
         .post = pr->post,
         .post_last = pr->post_last,
-        .pre_state = net->pops[pr->desc->src_pop].state,
+        .pre_state = net->nranks == 1 ? net->pops[pr->desc->src_pop].state
+                                      : net->pops[pr->desc->src_pop].mirror,
         .post_state = net->pops[pr->desc->dst_pop].state,
         .post_row = pr->csr.tgt_row,
         .post_syn = pr->csr.tgt_order,
@@ -762,15 +897,16 @@ static int build_rings(EngramNetwork *net, EngramError *err)
         EngramPopRt *p = &net->pops[i];
         for (uint32_t q = 0; q < p->desc->nports; q++) {
             int64_t slots = 2;
-            for (uint32_t j = 0; j < net->nprojs; j++) {
-                const EngramProjRt *pr = &net->projs[j];
-                if (pr->desc->dst_pop == i && pr->desc->port == q && pr->max_delay + 1 > slots)
-                    slots = pr->max_delay + 1;
-            }
+            for (uint32_t t = 0; t < net->nthreads; t++)
+                for (uint32_t j = 0; j < net->nprojs; j++) {
+                    const EngramProjRt *pr = &net->tprojs[t][j];
+                    if (pr->desc->dst_pop == i && pr->desc->port == q && pr->max_delay + 1 > slots)
+                        slots = pr->max_delay + 1;
+                }
             EngramRing *r = &p->rings[q];
             r->slots = slots;
-            r->n = p->size;
-            if (!(r->data = alloc_array((size_t)slots * p->size, (size_t)net->precision)))
+            r->n = p->n;
+            if (!(r->data = alloc_array((size_t)slots * p->n, (size_t)net->precision)))
                 return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the inputs of %s",
                                    p->name);
         }
@@ -799,11 +935,42 @@ static int build_drives(EngramNetwork *net, EngramError *err)
     return 0;
 }
 
+/* MPI with a plastic projection from neurons: the kernels read pre.X of any
+ * source, so those populations keep a full copy of their state (sim.c
+ * gathers it each step). */
+static int build_mirrors(EngramNetwork *net, EngramError *err)
+{
+    if (net->nranks == 1)
+        return 0;
+    for (uint32_t j = 0; j < net->nprojs; j++) {
+        const EngramProjDesc *d = net->projs[j].desc;
+        EngramPopRt *p = &net->pops[d->src_pop];
+        if (!d->plastic || p->desc->kind != ENGRAM_POP_NEURON || p->mirror)
+            continue;
+        if (!(p->mirror = calloc(p->desc->nstates + 1, sizeof *p->mirror)))
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+        for (uint32_t s = 0; s < p->desc->nstates; s++)
+            if (!(p->mirror[s] = alloc_array(p->size, (size_t)net->precision)))
+                return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+    }
+    return 0;
+}
+
 int engram_network_build(EngramNetwork *net, const EngramModel *m, const double *params,
                          EngramError *err)
 {
+    EngramLayout one = {0, 1, 1};
+    return engram_network_build_layout(net, m, params, &one, err);
+}
+
+int engram_network_build_layout(EngramNetwork *net, const EngramModel *m, const double *params,
+                                const EngramLayout *lay, EngramError *err)
+{
     memset(net, 0, sizeof *net);
     net->model = m;
+    net->rank = lay->rank;
+    net->nranks = lay->nranks ? lay->nranks : 1;
+    net->nthreads = lay->nthreads ? lay->nthreads : 1;
     net->params = params;
     net->precision = (int)m->hdr->precision;
     net->dt = params[m->hdr->dt_param];
@@ -818,10 +985,15 @@ int engram_network_build(EngramNetwork *net, const EngramModel *m, const double 
     if (rc)
         return rc;
     net->pops = calloc(net->npops + 1, sizeof *net->pops);
-    net->projs = calloc(net->nprojs + 1, sizeof *net->projs);
+    net->tprojs = calloc(net->nthreads, sizeof *net->tprojs);
     net->drives = calloc(net->ndrives + 1, sizeof *net->drives);
-    if (!net->pops || !net->projs || !net->drives)
+    if (!net->pops || !net->tprojs || !net->drives)
         rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    for (uint32_t t = 0; t < net->nthreads && !rc; t++)
+        if (!(net->tprojs[t] = calloc(net->nprojs + 1, sizeof **net->tprojs)))
+            rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    if (!rc)
+        net->projs = net->tprojs[0];
     for (uint32_t i = 0; i < net->npops && !rc; i++) {
         rc = build_pop(net, i, est.pop_size[i], err);
         net->neurons += est.pop_size[i];
@@ -833,10 +1005,13 @@ int engram_network_build(EngramNetwork *net, const EngramModel *m, const double 
     if (!rc)
         rc = build_drives(net, err);
     if (!rc)
+        rc = build_mirrors(net, err);
+    if (!rc)
         rc = engram_modulators_init(net, err);
-    for (uint32_t j = 0; j < net->nprojs && !rc; j++)
-        if (net->projs[j].plastic)
-            wire_plastic(net, &net->projs[j]);
+    for (uint32_t t = 0; t < net->nthreads && !rc; t++)
+        for (uint32_t j = 0; j < net->nprojs; j++)
+            if (net->tprojs[t][j].plastic)
+                wire_plastic(net, &net->tprojs[t][j]);
     if (!rc)
         rc = engram_weight_recs_init(net, err);
     engram_estimate_free(&est);
@@ -860,39 +1035,49 @@ static void free_proj(EngramProjRt *pr)
     if (pr->desc) {
         free_vars(pr->syn, pr->desc->nsyn_vars);
         free_vars(pr->pre, pr->desc->npre);
-        free_vars(pr->post, pr->desc->npost);
+        if (!pr->post_shared)
+            free_vars(pr->post, pr->desc->npost);
     }
     free(pr->syn_last);
     free(pr->pre_last);
-    free(pr->post_last);
+    if (!pr->post_shared)
+        free(pr->post_last);
     free(pr->post_src);
 }
 
 void engram_network_free(EngramNetwork *net)
 {
+    uint32_t P = net->nranks * net->nthreads;
     for (uint32_t i = 0; net->pops && i < net->npops; i++) {
         EngramPopRt *p = &net->pops[i];
         for (uint32_t s = 0; p->state && s < p->desc->nstates; s++)
             free(p->state[s]);
         for (uint32_t q = 0; p->rings && q < p->desc->nports; q++)
             free(p->rings[q].data);
+        free_vars(p->mirror, p->desc ? p->desc->nstates : 0);
         free(p->state);
         free(p->input);
         free(p->rings);
         free(p->refr);
         free(p->spiked);
+        engram_source_free(p, net->nthreads);
+        for (uint32_t t = 0; p->parts && P > 1 && t < net->nthreads; t++)
+            free(p->parts[t].spikes);
+        free(p->parts);
         free(p->spikes);
         free(p->prop);
         free(p->rec_step);
         free(p->rec_id);
-        engram_source_free(p);
     }
-    for (uint32_t j = 0; net->projs && j < net->nprojs; j++)
-        free_proj(&net->projs[j]);
+    for (uint32_t t = 0; net->tprojs && t < net->nthreads; t++) {
+        for (uint32_t j = 0; net->tprojs[t] && j < net->nprojs; j++)
+            free_proj(&net->tprojs[t][j]);
+        free(net->tprojs[t]);
+    }
+    free(net->tprojs);
     engram_modulators_free(&net->mods);
     engram_weight_recs_free(net);
     free(net->pops);
-    free(net->projs);
     free(net->drives);
     memset(net, 0, sizeof *net);
 }

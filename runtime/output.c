@@ -538,7 +538,7 @@ static void summary_parameters(FILE *f, const EngramNetwork *net)
     fputs(m->hdr->nparams ? "\n  },\n" : "},\n", f);
 }
 
-static void summary_timing(FILE *f, const EngramTiming *timing)
+static void summary_timing(FILE *f, const EngramNetwork *net, const EngramTiming *timing)
 {
     char host[256] = "unknown";
     if (gethostname(host, sizeof host - 1) != 0)
@@ -553,7 +553,8 @@ static void summary_timing(FILE *f, const EngramTiming *timing)
     json_number(f, timing->setup_s);
     fputs(", \"simulate_s\": ", f);
     json_number(f, timing->simulate_s);
-    fputs(", \"threads\": 1, \"ranks\": 1, \"host\": ", f);
+    fprintf(f, ", \"threads\": %u, \"ranks\": %u, \"host\": ", net->nthreads ? net->nthreads : 1,
+            net->nranks ? net->nranks : 1);
     json_string(f, host);
     fputs(", \"date\": ", f);
     json_string(f, date);
@@ -581,7 +582,7 @@ static void summary_write(FILE *f, const EngramNetwork *net, const EngramTiming 
     summary_projections(f, net);
     summary_modulators(f, net);
     summary_parameters(f, net);
-    summary_timing(f, timing);
+    summary_timing(f, net, timing);
     fputs("}\n", f);
 }
 

@@ -147,29 +147,41 @@ typedef struct EngramPoissonEntry {
     uint64_t counter;     /* spikes drawn so far (the RNG counter) */
 } EngramPoissonEntry;
 
-typedef struct EngramPopRt {
-    const EngramPopDesc *desc;
-    const char *name;
-    uint32_t size;
-    void **state;         /* nstates arrays */
-    void **input;         /* nports pointers: this step's ring slots */
-    EngramRing *rings;    /* nports */
-    int32_t *refr;
-    uint8_t *spiked;
-    uint32_t *spikes;     /* this step's spikes, ascending */
+/* The neurons of one population that one partition (thread) owns: the
+ * rank-local range [lo, hi) and what the partition produces each step. */
+typedef struct EngramPopPart {
+    uint32_t lo, hi;      /* rank-local indices */
+    uint32_t *spikes;     /* this step's spikes of the range, rank-local, ascending */
     uint32_t nspikes;
-    double *prop;         /* 2 * nlinear * (nlinear + 1): normal, refractory */
-    int32_t ref_steps;
-    EngramPopKernel kernel;
-    /* POISSON: a heap of the next spike of each neuron, by (step, neuron) */
+    /* POISSON: a heap of the next spike of each neuron, by (step, neuron);
+     * entries hold rank-local neuron indices */
     EngramPoissonEntry *heap;
     size_t heap_len;
-    double rate;
-    /* SPIKE_TIMES: sorted by (step, neuron) */
+    /* SPIKE_TIMES: this range's spikes, sorted by (step, neuron), rank-local */
     int64_t *st_step;
     uint32_t *st_neuron;
     size_t st_len, st_next;
-    /* recording */
+} EngramPopPart;
+
+typedef struct EngramPopRt {
+    const EngramPopDesc *desc;
+    const char *name;
+    uint32_t size;        /* all neurons of the population (every rank) */
+    uint32_t lo, n;       /* this rank's block: global ids [lo, lo + n) */
+    void **state;         /* nstates arrays of n (rank-local) */
+    void **input;         /* nports pointers: this step's ring slots */
+    EngramRing *rings;    /* nports, n values per slot */
+    int32_t *refr;        /* n */
+    uint8_t *spiked;      /* n */
+    uint32_t *spikes;     /* this step's spikes of ALL ranks, global ids, ascending */
+    uint32_t nspikes;
+    EngramPopPart *parts; /* nthreads */
+    void **mirror;        /* MPI with pre.X: nstates arrays of size, allgathered each step */
+    double *prop;         /* 2 * nlinear * (nlinear + 1): normal, refractory */
+    int32_t ref_steps;
+    EngramPopKernel kernel;
+    double rate;          /* POISSON */
+    /* recording: this rank's spikes (rank 0 holds all after engram_network_gather) */
     int64_t *rec_step;
     uint32_t *rec_id;
     size_t rec_len, rec_cap;
@@ -196,6 +208,8 @@ typedef struct EngramProjRt {
     EngramEveryKernel every;        /* NULL: none */
     int64_t every_steps;  /* >= 1 */
     EngramPlasticState ps;          /* what the kernels see (points into the above) */
+    bool post_shared;     /* post/post_last belong to partition 0 of the rank */
+    uint64_t nsyn_all;    /* synapses of the projection over all partitions and ranks */
 } EngramProjRt;
 
 typedef struct EngramDriveRt {
@@ -246,6 +260,7 @@ typedef struct EngramWeightRecRt {
     double *times;        /* cap: ms */
     double *mean;         /* cap */
     double *w;            /* per_synapse: cap x nsyn, CSR order */
+    double *scratch;      /* more than one partition, not per synapse: nsyn (rank 0) */
 } EngramWeightRecRt;
 
 #define ENGRAM_WEIGHT_REC_SMALL 10000   /* per-synapse recording by default up to this many */
@@ -267,8 +282,23 @@ typedef struct EngramEstimate {
     uint64_t bytes_neurons, bytes_synapses, bytes_rings, bytes_record, bytes_total;
 } EngramEstimate;
 
+/* Where this process sits: partitions = nranks x nthreads, partition
+ * rank * nthreads + t owns block b of every population, [b N / P, (b+1) N / P). */
+typedef struct EngramLayout {
+    uint32_t rank, nranks, nthreads;
+} EngramLayout;
+
+/* First global index of block b of P over n items. */
+static inline uint32_t engram_block(uint32_t n, uint64_t b, uint64_t P)
+{
+    return (uint32_t)((uint64_t)n * b / P);
+}
+
 typedef struct EngramNetwork {
     const EngramModel *model;
+    uint32_t rank, nranks, nthreads;
+    EngramProjRt **tprojs;  /* nthreads arrays of nprojs: the projections of each
+                               partition of this rank; tprojs[0] == projs */
     const double *params;
     int precision;
     double dt, duration;
@@ -292,6 +322,20 @@ void engram_estimate_free(EngramEstimate *est);
  * rings, sources.  On failure the network is freed. */
 int engram_network_build(EngramNetwork *net, const EngramModel *m, const double *params,
                          EngramError *err);
+/* The same for one rank of a layout (engram_network_build: 1 rank, 1 thread). */
+int engram_network_build_layout(EngramNetwork *net, const EngramModel *m, const double *params,
+                                const EngramLayout *lay, EngramError *err);
+/* After the run: rank 0 gets every rank's recorded spikes in (step, id) order
+ * and, for projections with more than one partition, the global CSR order of
+ * the synapses (net->projs[j]: csr.row/col with global ids when a per-synapse
+ * weight recording needs them, weights when per synapse).  Collective. */
+int engram_network_gather(EngramNetwork *net, EngramError *err);
+/* The weights of projection j over all partitions in global CSR order
+ * (source-major, targets ascending), as doubles, into out (nsyn_all) on
+ * rank 0; and, when ends, the endpoints into src/tgt (global ids).  Every
+ * rank passes the same `ends`; the arrays are used on rank 0 only.  Collective. */
+int engram_proj_collect(const EngramNetwork *net, uint32_t j, double *out, bool ends,
+                        uint32_t *src, uint32_t *tgt, EngramError *err);
 void engram_network_free(EngramNetwork *net);
 /* "12.3 MiB" */
 const char *engram_format_bytes(uint64_t bytes, char *buf, size_t n);
@@ -324,13 +368,14 @@ static inline double engram_value_load(const void *arr, int prec, size_t i)
 
 /* ---- sources and drives (sources.c) ----------------------------------------------- */
 
-/* Prepares a POISSON or SPIKE_TIMES population (after sizes are known). */
+/* Prepares a POISSON or SPIKE_TIMES population (after sizes and parts are known). */
 int engram_source_init(EngramNetwork *net, EngramPopRt *p, EngramError *err);
-void engram_source_free(EngramPopRt *p);
-/* Fills p->spikes/p->nspikes with the source's spikes of this step. */
-void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, int64_t step);
-/* Adds every drive's input of this step into the current ring slots. */
-void engram_drives_apply(const EngramNetwork *net, int64_t step);
+void engram_source_free(EngramPopRt *p, uint32_t nparts);
+/* Fills part t's spikes with the source's spikes of this step. */
+void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, uint32_t t, int64_t step);
+/* Adds every drive's input of this step into the current ring slots of the
+ * neurons of partition t. */
+void engram_drives_apply(const EngramNetwork *net, uint32_t t, int64_t step);
 
 /* ---- modulators (modulators.c) --------------------------------------------------------
  * Levels start at baseline.  Each step, after the spike handlers:
@@ -370,6 +415,27 @@ void engram_weight_stats(const EngramNetwork *net, const EngramProjRt *pr, Engra
 /* The unit of a projection's weight (its weight param's unit). */
 const char *engram_weight_unit(const EngramModel *m, const EngramProjDesc *pj);
 
+/* ---- communication (comm.c; comm_mpi.c in libengram_rt_mpi.a) ----------------------------
+ * Thin wrappers over MPI_COMM_WORLD; without MPI, one rank.  Sizes in bytes;
+ * per-rank sizes for the v variants.  All are collective. */
+
+/* Starts MPI (or checks that no launcher asked for more than one rank). */
+int engram_comm_init(int *argc, char ***argv, uint32_t *rank, uint32_t *nranks,
+                     EngramError *err);
+void engram_comm_finalize(void);
+bool engram_comm_is_mpi(void);
+void engram_comm_allgather(const void *send, size_t bytes, void *recv);
+void engram_comm_allgatherv(const void *send, size_t bytes, void *recv, const size_t *counts);
+/* To rank 0 (recv and counts used there only). */
+void engram_comm_gatherv(const void *send, size_t bytes, void *recv, const size_t *counts);
+void engram_comm_bcast(void *buf, size_t bytes, uint32_t root);
+void engram_comm_allreduce_u64_sum(uint64_t *buf, size_t n);
+void engram_comm_exscan_u64_sum(const uint64_t *in, uint64_t *out, size_t n);
+int engram_comm_allreduce_int_min(int v);
+/* Agrees on a failure: if any rank has rc != 0, every rank gets the error of
+ * the lowest failing rank (code and message) and returns its code. */
+int engram_comm_agree(int rc, uint32_t rank, EngramError *err);
+
 /* ---- simulation (sim.c) ------------------------------------------------------------ */
 
 typedef struct EngramSimOptions {
@@ -407,6 +473,7 @@ typedef struct EngramOptions {
     size_t nsets;
     bool dry_run, quiet, help, version;
     uint64_t max_memory;        /* 0: default (80% of physical memory) */
+    uint32_t threads;           /* 0: default (the cores, shared by the ranks of a node) */
 } EngramOptions;
 
 /* Parses argv into opt (opt->sets is malloc'd: engram_options_free). */

@@ -19,9 +19,29 @@
  * (amortised; its first size comes from the estimate).  Every 100 steps and
  * at the end, state and plastic weights are checked for NaN/inf.
  *
- * Order: recording, divergence check, progress, the loop.
+ * Partitions (docs/scaling.md): each of the nthreads threads of a rank owns
+ * a block of every population (partition rank * nthreads + t) and the
+ * incoming synapses of its neurons.  A step is four phases, with a barrier
+ * after each: (A, all threads) drives and updates of the own neurons, each
+ * into its own spike list; (B, thread 0) the lists become one ascending
+ * global list per population (concatenation in partition order, across
+ * ranks with MPI_Allgatherv), which is recorded; (C, all threads) every
+ * projection delivers the global spikes onto the own targets (a sum into a
+ * target therefore runs over ascending sources, whatever the partitioning),
+ * on-post handlers run over the own target spikes; (D, thread 0) modulators,
+ * checks, progress, and the start of the next step.  No atomics on the hot
+ * path: each thread writes only its own targets' ring entries, traces and
+ * synapses (pre traces: one copy per partition, updated identically).  With
+ * one partition there are no barriers and no copies.  Failures local to a
+ * rank (memory, divergence) are agreed at the checks, so all ranks stop
+ * together with the same message.
+ *
+ * Order: barrier, recording, divergence check, progress, the loop.
  */
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,16 +51,43 @@
 
 #define CHECK_EVERY 100   /* steps between NaN/inf checks of all state */
 
+/* ---- barrier -------------------------------------------------------------- */
+
+/* Sense-reversing barrier that spins briefly, then yields (ranks x threads
+ * may exceed the cores). */
+typedef struct SpinBarrier {
+    atomic_uint count;
+    atomic_uint gen;
+    unsigned n;
+} SpinBarrier;
+
+static void barrier_wait(SpinBarrier *b)
+{
+    if (b->n <= 1)
+        return;
+    unsigned g = atomic_load_explicit(&b->gen, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) + 1 == b->n) {
+        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->gen, 1, memory_order_release);
+        return;
+    }
+    for (unsigned spins = 0; atomic_load_explicit(&b->gen, memory_order_acquire) == g; spins++)
+        if (spins > 256)
+            sched_yield();
+}
+
 /* ---- recording ------------------------------------------------------------ */
 
-static int record(EngramPopRt *p, int64_t step, EngramError *err)
+/* Records n spikes (global ids); total_spikes counts the global list. */
+static int record(EngramPopRt *p, int64_t step, const uint32_t *ids, uint32_t n, uint32_t lo,
+                  EngramError *err)
 {
     p->total_spikes += p->nspikes;
-    if (!p->desc->record_spikes || p->nspikes == 0)
+    if (!p->desc->record_spikes || n == 0)
         return 0;
-    if (p->rec_len + p->nspikes > p->rec_cap) {
+    if (p->rec_len + n > p->rec_cap) {
         size_t cap = p->rec_cap ? p->rec_cap : 1024;
-        while (cap < p->rec_len + p->nspikes)
+        while (cap < p->rec_len + n)
             cap *= 2;
         int64_t *s = realloc(p->rec_step, cap * sizeof *s);
         if (s)
@@ -53,24 +100,24 @@ static int record(EngramPopRt *p, int64_t step, EngramError *err)
                                "out of memory recording the spikes of %s", p->name);
         p->rec_cap = cap;
     }
-    for (uint32_t k = 0; k < p->nspikes; k++) {
+    for (uint32_t k = 0; k < n; k++) {
         p->rec_step[p->rec_len + k] = step;
-        p->rec_id[p->rec_len + k] = p->spikes[k];
+        p->rec_id[p->rec_len + k] = ids[k] + lo;
     }
-    p->rec_len += p->nspikes;
+    p->rec_len += n;
     return 0;
 }
 
-/* The spiked flags as an ascending index list. */
-static void compact_spikes(EngramPopRt *p)
+/* The spiked flags of a partition as an ascending (rank-local) index list. */
+static void compact_spikes(EngramPopRt *p, EngramPopPart *pt)
 {
     uint32_t n = 0;
     const uint8_t *f = p->spiked;
-    for (uint32_t i = 0; i < p->size; i++) {
-        p->spikes[n] = i;
+    for (uint32_t i = pt->lo; i < pt->hi; i++) {
+        pt->spikes[n] = i;
         n += f[i] != 0;
     }
-    p->nspikes = n;
+    pt->nspikes = n;
 }
 
 /* ---- divergence check ------------------------------------------------------------ */
@@ -82,7 +129,7 @@ static int check_finite(const EngramNetwork *net, int64_t step, EngramError *err
         const EngramPopRt *p = &net->pops[i];
         if (p->desc->kind != ENGRAM_POP_NEURON)
             continue;
-        for (uint32_t k = 0; k < p->size; k++)
+        for (uint32_t k = 0; k < p->n; k++)
             for (uint32_t s = 0; s < p->desc->nstates; s++) {
                 double v = engram_value_load(p->state[s], net->precision, k);
                 if (isfinite(v))
@@ -91,22 +138,25 @@ static int check_finite(const EngramNetwork *net, int64_t step, EngramError *err
                 return engram_fail(err, ENGRAM_EXIT_MODEL,
                                    "numeric divergence in %s neuron %u variable %s at t = %g ms "
                                    "(value %g); try a smaller dt or another integration method",
-                                   p->name, k, var, (double)(step + 1) * net->dt, v);
+                                   p->name, p->lo + k, var, (double)(step + 1) * net->dt, v);
             }
     }
-    for (uint32_t j = 0; j < net->nprojs; j++) {
-        const EngramProjRt *pr = &net->projs[j];
-        if (!pr->plastic)
-            continue;
-        for (uint64_t k = 0; k < pr->csr.nsyn; k++) {
-            double w = engram_value_load(pr->weight, net->precision, k);
-            if (!isfinite(w))
-                return engram_fail(err, ENGRAM_EXIT_MODEL,
-                                   "numeric divergence in the weight of projection %s synapse "
-                                   "%llu at t = %g ms (value %g)", pr->name,
-                                   (unsigned long long)k, (double)(step + 1) * net->dt, w);
+    for (uint32_t j = 0; j < net->nprojs; j++)
+        for (uint32_t t = 0; t < net->nthreads; t++) {
+            const EngramProjRt *pr = &net->tprojs[t][j];
+            if (!pr->plastic)
+                continue;
+            for (uint32_t s = 0; s < pr->csr.nsrc; s++)
+                for (uint64_t k = pr->csr.row[s]; k < pr->csr.row[s + 1]; k++) {
+                    double w = engram_value_load(pr->weight, net->precision, k);
+                    if (!isfinite(w))
+                        return engram_fail(err, ENGRAM_EXIT_MODEL,
+                                           "numeric divergence in the weight of projection %s "
+                                           "synapse %u -> %u at t = %g ms (value %g)", pr->name, s,
+                                           net->pops[pr->desc->dst_pop].lo + pr->csr.col[k],
+                                           (double)(step + 1) * net->dt, w);
+                }
         }
-    }
     return 0;
 }
 
@@ -155,12 +205,13 @@ static void set_inputs(EngramNetwork *net, int64_t step)
     }
 }
 
-static void update_pop(const EngramNetwork *net, EngramPopRt *p, int64_t step)
+static void update_part(const EngramNetwork *net, EngramPopRt *p, uint32_t t, int64_t step)
 {
     if (p->desc->kind != ENGRAM_POP_NEURON) {
-        engram_source_emit(net, p, step);
+        engram_source_emit(net, p, t, step);
         return;
     }
+    EngramPopPart *pt = &p->parts[t];
     EngramPopArgs a = {
         .state = p->state,
         .input = p->input,
@@ -172,19 +223,21 @@ static void update_pop(const EngramNetwork *net, EngramPopRt *p, int64_t step)
         .dt = net->dt,
         .ref_steps = p->ref_steps,
     };
-    if (p->size)
-        p->kernel(&a, 0, p->size);
-    compact_spikes(p);
+    if (pt->hi > pt->lo)
+        p->kernel(&a, pt->lo, pt->hi);
+    compact_spikes(p, pt);
 }
 
-/* Delivery, then (plastic, handlers on) on-post and every, of one projection. */
-static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, int64_t step)
+/* Delivery, then (plastic, handlers on) on-post and every, of partition t
+ * of one projection. */
+static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, uint32_t t, int64_t step)
 {
     const EngramPopRt *src = &net->pops[pr->desc->src_pop];
     const EngramPopRt *dst = &net->pops[pr->desc->dst_pop];
+    const EngramPopPart *dpt = &dst->parts[t];
     bool handlers = pr->plastic && pr->handlers_on;
     bool do_deliver = src->nspikes > 0 && (pr->csr.nsyn > 0 || handlers);
-    bool do_post = handlers && pr->on_post && dst->nspikes > 0;
+    bool do_post = handlers && pr->on_post && dpt->nspikes > 0;
     bool do_every = handlers && pr->every && step % pr->every_steps == 0 && src->size > 0;
     if (!do_deliver && !do_post && !do_every)
         return;
@@ -211,8 +264,8 @@ static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, int64_t s
     if (do_deliver)
         pr->kernel(&a);
     if (do_post) {
-        a.spikes = dst->spikes;
-        a.nspikes = dst->nspikes;
+        a.spikes = dpt->spikes;
+        a.nspikes = dpt->nspikes;
         pr->on_post(&a);
     }
     if (do_every) {
@@ -222,32 +275,229 @@ static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, int64_t s
     }
 }
 
+/* What the threads of a rank share. */
+typedef struct SimShared {
+    EngramNetwork *net;
+    EngramError *err;
+    SpinBarrier bar;
+    atomic_int go;        /* workers: 0 wait, 1 run, 2 leave */
+    bool stop;            /* written by thread 0 before a barrier */
+    int rc, local_rc;     /* local_rc: a failure of this rank not yet agreed */
+    Progress pg;
+    /* MPI exchange buffers */
+    uint32_t *send, *recv, *counts;   /* counts: nranks x npops */
+    size_t *bytes;                    /* nranks */
+    size_t *state_bytes;              /* nranks x npops: n_r * precision */
+} SimShared;
+
+/* Phase B: the partitions' lists become the global list of every population. */
+static void exchange(SimShared *sh, int64_t step)
+{
+    EngramNetwork *net = sh->net;
+    uint32_t T = net->nthreads, R = net->nranks, np = net->npops;
+    if (R == 1) {
+        for (uint32_t i = 0; i < np; i++) {
+            EngramPopRt *p = &net->pops[i];
+            if (T > 1) {
+                uint32_t n = 0;
+                for (uint32_t t = 0; t < T; t++) {
+                    memcpy(p->spikes + n, p->parts[t].spikes, p->parts[t].nspikes * sizeof *p->spikes);
+                    n += p->parts[t].nspikes;
+                }
+                p->nspikes = n;
+            } else {
+                p->nspikes = p->parts[0].nspikes;
+            }
+            int rc = record(p, step, p->spikes, p->nspikes, 0, sh->err);
+            if (rc && !sh->local_rc)
+                sh->local_rc = rc;
+        }
+        return;
+    }
+    uint32_t *mine = sh->counts + (size_t)net->rank * np;
+    size_t o = 0;
+    for (uint32_t i = 0; i < np; i++) {
+        EngramPopRt *p = &net->pops[i];
+        mine[i] = 0;
+        for (uint32_t t = 0; t < T; t++)
+            for (uint32_t k = 0; k < p->parts[t].nspikes; k++)
+                sh->send[o + mine[i]++] = p->parts[t].spikes[k] + p->lo;
+        o += mine[i];
+    }
+    engram_comm_allgather(mine, np * sizeof *mine, sh->counts);
+    for (uint32_t r = 0; r < R; r++) {
+        size_t n = 0;
+        for (uint32_t i = 0; i < np; i++)
+            n += sh->counts[(size_t)r * np + i];
+        sh->bytes[r] = n * sizeof *sh->send;
+    }
+    engram_comm_allgatherv(sh->send, o * sizeof *sh->send, sh->recv, sh->bytes);
+    for (uint32_t i = 0; i < np; i++)
+        net->pops[i].nspikes = 0;
+    size_t at = 0;
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t i = 0; i < np; i++) {
+            EngramPopRt *p = &net->pops[i];
+            uint32_t c = sh->counts[(size_t)r * np + i];
+            memcpy(p->spikes + p->nspikes, sh->recv + at, c * sizeof *p->spikes);
+            p->nspikes += c;
+            at += c;
+        }
+    o = 0;
+    for (uint32_t i = 0; i < np; i++) {
+        EngramPopRt *p = &net->pops[i];
+        int rc = record(p, step, sh->send + o, mine[i], 0, sh->err);
+        if (rc && !sh->local_rc)
+            sh->local_rc = rc;
+        o += mine[i];
+        if (!p->mirror)
+            continue;
+        for (uint32_t r = 0; r < R; r++)
+            sh->state_bytes[r] = (size_t)(engram_block(p->size, (uint64_t)(r + 1) * T, (uint64_t)R * T) -
+                                          engram_block(p->size, (uint64_t)r * T, (uint64_t)R * T)) *
+                                 (size_t)net->precision;
+        for (uint32_t s = 0; s < p->desc->nstates; s++)
+            engram_comm_allgatherv(p->state[s], (size_t)p->n * (size_t)net->precision,
+                                   p->mirror[s], sh->state_bytes);
+    }
+}
+
+/* Phase D of `step` (thread 0): modulators, checks, progress. */
+static void finish_step(SimShared *sh, int64_t step)
+{
+    EngramNetwork *net = sh->net;
+    int rc = engram_modulators_step(net, step, sh->err);   /* the same on every rank */
+    if (rc) {
+        sh->rc = rc;
+        sh->stop = true;
+        return;
+    }
+    if ((step + 1) % CHECK_EVERY == 0 || step + 1 == net->nsteps) {
+        rc = sh->local_rc ? sh->local_rc : check_finite(net, step, sh->err);
+        if (net->nranks > 1)
+            rc = engram_comm_agree(rc, net->rank, sh->err);
+        if (rc) {
+            sh->rc = rc;
+            sh->stop = true;
+            return;
+        }
+    }
+    if (sh->pg.enabled && (step & 63) == 63)
+        progress_tick(&sh->pg, net, step);
+}
+
+static void prepare_step(EngramNetwork *net, int64_t step)
+{
+    engram_weight_recs_sample(net, step, false);
+    set_inputs(net, step);
+}
+
+static void run_thread(SimShared *sh, uint32_t t)
+{
+    EngramNetwork *net = sh->net;
+    SpinBarrier *bar = &sh->bar;
+    if (t == 0 && net->nsteps > 0)
+        prepare_step(net, 0);
+    barrier_wait(bar);
+    for (int64_t step = 0; step < net->nsteps; step++) {
+        engram_drives_apply(net, t, step);
+        for (uint32_t i = 0; i < net->npops; i++)
+            update_part(net, &net->pops[i], t, step);
+        barrier_wait(bar);
+        if (t == 0)
+            exchange(sh, step);
+        barrier_wait(bar);
+        for (uint32_t j = 0; j < net->nprojs; j++)
+            run_proj(net, &net->tprojs[t][j], t, step);
+        barrier_wait(bar);
+        if (t == 0) {
+            finish_step(sh, step);
+            if (!sh->stop && step + 1 < net->nsteps)
+                prepare_step(net, step + 1);
+        }
+        barrier_wait(bar);
+        if (sh->stop)
+            break;
+    }
+}
+
+typedef struct Worker {
+    SimShared *sh;
+    uint32_t t;
+    pthread_t id;
+} Worker;
+
+static void *worker_main(void *arg)
+{
+    Worker *w = arg;
+    int go;
+    while ((go = atomic_load_explicit(&w->sh->go, memory_order_acquire)) == 0)
+        sched_yield();
+    if (go == 1)
+        run_thread(w->sh, w->t);
+    return NULL;
+}
+
+static int alloc_exchange(SimShared *sh, EngramError *err)
+{
+    EngramNetwork *net = sh->net;
+    if (net->nranks == 1)
+        return 0;
+    size_t own = 0, all = 0;
+    for (uint32_t i = 0; i < net->npops; i++) {
+        own += net->pops[i].n;
+        all += net->pops[i].size;
+    }
+    sh->send = malloc((own + 1) * sizeof *sh->send);
+    sh->recv = malloc((all + 1) * sizeof *sh->recv);
+    sh->counts = calloc((size_t)net->nranks * net->npops + 1, sizeof *sh->counts);
+    sh->bytes = calloc(net->nranks + 1, sizeof *sh->bytes);
+    sh->state_bytes = calloc(net->nranks + 1, sizeof *sh->state_bytes);
+    if (!sh->send || !sh->recv || !sh->counts || !sh->bytes || !sh->state_bytes)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the spike exchange");
+    return 0;
+}
+
 int engram_simulate(EngramNetwork *net, const EngramSimOptions *opt, EngramError *err)
 {
-    Progress pg = {.enabled = opt && opt->progress};
-    pg.start = pg.last = now_s();
-    for (int64_t step = 0; step < net->nsteps; step++) {
-        engram_weight_recs_sample(net, step, false);
-        set_inputs(net, step);
-        engram_drives_apply(net, step);
-        int rc = 0;
-        for (uint32_t i = 0; i < net->npops && !rc; i++) {
-            update_pop(net, &net->pops[i], step);
-            rc = record(&net->pops[i], step, err);
-        }
-        for (uint32_t j = 0; j < net->nprojs && !rc; j++)
-            run_proj(net, &net->projs[j], step);
-        if (!rc)
-            rc = engram_modulators_step(net, step, err);
-        if (!rc && ((step + 1) % CHECK_EVERY == 0 || step + 1 == net->nsteps))
-            rc = check_finite(net, step, err);
-        if (rc)
-            return rc;
-        if (pg.enabled && (step & 63) == 63)
-            progress_tick(&pg, net, step);
+    SimShared sh = {.net = net, .err = err};
+    sh.pg.enabled = opt && opt->progress;
+    sh.pg.start = sh.pg.last = now_s();
+    uint32_t T = net->nthreads ? net->nthreads : 1;
+    Worker *w = calloc(T, sizeof *w);
+    int rc = w ? alloc_exchange(&sh, err)
+               : engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the threads");
+    uint32_t started = 0;
+    atomic_init(&sh.go, 0);
+    atomic_init(&sh.bar.count, 0);
+    atomic_init(&sh.bar.gen, 0);
+    for (uint32_t t = 1; t < T && !rc; t++) {
+        w[t] = (Worker){&sh, t, 0};
+        if (pthread_create(&w[t].id, NULL, worker_main, &w[t]) != 0)
+            rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "cannot start thread %u of %u", t + 1, T);
+        else
+            started++;
     }
+    if (net->nranks > 1)
+        rc = engram_comm_agree(rc, net->rank, err);
+    sh.bar.n = T;
+    atomic_store_explicit(&sh.go, rc ? 2 : 1, memory_order_release);
+    if (!rc) {
+        run_thread(&sh, 0);
+        rc = sh.rc;
+    }
+    for (uint32_t t = 1; t <= started; t++)
+        pthread_join(w[t].id, NULL);
+    free(w);
+    free(sh.send);
+    free(sh.recv);
+    free(sh.counts);
+    free(sh.bytes);
+    free(sh.state_bytes);
+    if (rc)
+        return rc;
     engram_weight_recs_sample(net, net->nsteps, true);
-    if (pg.shown)
+    if (sh.pg.shown)
         fprintf(stderr, "\r%*s\r", 78, "");
     return 0;
 }

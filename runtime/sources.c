@@ -17,6 +17,9 @@
  * neuron, k ~ Poisson(count * rate * dt) from (seed, drive stream, neuron,
  * step << 32), so each (neuron, step) owns its own block range.
  *
+ * Partitions (threads, ranks) each keep the heap or spike list of their own
+ * neurons; keys use global neuron ids, so the spikes do not depend on them.
+ *
  * Order: the Poisson heap, Poisson sources, spike-times sources, drives.
  */
 #include <math.h>
@@ -62,7 +65,7 @@ static void poisson_advance(const EngramNetwork *net, const EngramPopRt *p, Engr
 {
     while (e->step <= step) {
         EngramRng r;
-        engram_rng_init(&r, net->seed, p->desc->stream, e->neuron, e->counter++);
+        engram_rng_init(&r, net->seed, p->desc->stream, p->lo + e->neuron, e->counter++);
         e->t += engram_rng_exponential(&r, p->rate);
         e->step = time_to_step(e->t, net->dt);
     }
@@ -76,31 +79,34 @@ static int poisson_init(EngramNetwork *net, EngramPopRt *p, EngramError *err)
     if (!(p->rate >= 0) || !isfinite(p->rate))
         return engram_fail(err, ENGRAM_EXIT_MODEL, "%s: rate %g Hz must be >= 0", p->name,
                            p->rate * 1000.0);
-    p->heap = malloc((p->size + 1) * sizeof *p->heap);
-    if (!p->heap)
-        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
-    p->heap_len = 0;
-    if (p->rate == 0)
-        return 0;
-    for (uint32_t i = 0; i < p->size; i++) {
-        EngramPoissonEntry e = {.step = -1, .neuron = i, .t = 0.0, .counter = 0};
-        poisson_advance(net, p, &e, -1);
-        p->heap[p->heap_len++] = e;
+    for (uint32_t t = 0; t < net->nthreads; t++) {
+        EngramPopPart *pt = &p->parts[t];
+        pt->heap = malloc(((size_t)(pt->hi - pt->lo) + 1) * sizeof *pt->heap);
+        if (!pt->heap)
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+        pt->heap_len = 0;
+        if (p->rate == 0)
+            continue;
+        for (uint32_t i = pt->lo; i < pt->hi; i++) {
+            EngramPoissonEntry e = {.step = -1, .neuron = i, .t = 0.0, .counter = 0};
+            poisson_advance(net, p, &e, -1);
+            pt->heap[pt->heap_len++] = e;
+        }
+        for (size_t i = pt->heap_len / 2; i-- > 0;)
+            heap_sift_down(pt->heap, pt->heap_len, i);
     }
-    for (size_t i = p->heap_len / 2; i-- > 0;)
-        heap_sift_down(p->heap, p->heap_len, i);
     return 0;
 }
 
-static void poisson_emit(const EngramNetwork *net, EngramPopRt *p, int64_t step)
+static void poisson_emit(const EngramNetwork *net, EngramPopRt *p, EngramPopPart *pt, int64_t step)
 {
     uint32_t n = 0;
-    while (p->heap_len && p->heap[0].step == step) {
-        p->spikes[n++] = p->heap[0].neuron;
-        poisson_advance(net, p, &p->heap[0], step);
-        heap_sift_down(p->heap, p->heap_len, 0);
+    while (pt->heap_len && pt->heap[0].step == step) {
+        pt->spikes[n++] = pt->heap[0].neuron;
+        poisson_advance(net, p, &pt->heap[0], step);
+        heap_sift_down(pt->heap, pt->heap_len, 0);
     }
-    p->nspikes = n;
+    pt->nspikes = n;
 }
 
 /* ---- spike-times sources ----------------------------------------------------------------- */
@@ -153,28 +159,35 @@ static int times_init(EngramNetwork *net, EngramPopRt *p, EngramError *err)
             rc = engram_fail(err, ENGRAM_EXIT_MODEL,
                              "%s: neuron %u has two spikes in the step at t = %g ms (dt %g ms)",
                              p->name, ts[j].neuron, (double)ts[j].step * net->dt, net->dt);
-    if (!rc) {
-        p->st_step = malloc((k + 1) * sizeof *p->st_step);
-        p->st_neuron = malloc((k + 1) * sizeof *p->st_neuron);
-        if (!p->st_step || !p->st_neuron)
+    /* each partition keeps the spikes of its own neurons, rank-local */
+    for (uint32_t t = 0; t < net->nthreads && !rc; t++) {
+        EngramPopPart *pt = &p->parts[t];
+        uint32_t glo = p->lo + pt->lo, ghi = p->lo + pt->hi;
+        pt->st_step = malloc((k + 1) * sizeof *pt->st_step);
+        pt->st_neuron = malloc((k + 1) * sizeof *pt->st_neuron);
+        if (!pt->st_step || !pt->st_neuron) {
             rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s", p->name);
+            break;
+        }
+        size_t len = 0;
+        for (size_t j = 0; j < k; j++)
+            if (ts[j].neuron >= glo && ts[j].neuron < ghi) {
+                pt->st_step[len] = ts[j].step;
+                pt->st_neuron[len++] = ts[j].neuron - p->lo;
+            }
+        pt->st_len = len;
+        pt->st_next = 0;
     }
-    for (size_t j = 0; j < k && !rc; j++) {
-        p->st_step[j] = ts[j].step;
-        p->st_neuron[j] = ts[j].neuron;
-    }
-    p->st_len = rc ? 0 : k;
-    p->st_next = 0;
     free(ts);
     return rc;
 }
 
-static void times_emit(EngramPopRt *p, int64_t step)
+static void times_emit(EngramPopPart *pt, int64_t step)
 {
     uint32_t n = 0;
-    while (p->st_next < p->st_len && p->st_step[p->st_next] == step)
-        p->spikes[n++] = p->st_neuron[p->st_next++];
-    p->nspikes = n;
+    while (pt->st_next < pt->st_len && pt->st_step[pt->st_next] == step)
+        pt->spikes[n++] = pt->st_neuron[pt->st_next++];
+    pt->nspikes = n;
 }
 
 int engram_source_init(EngramNetwork *net, EngramPopRt *p, EngramError *err)
@@ -184,27 +197,30 @@ int engram_source_init(EngramNetwork *net, EngramPopRt *p, EngramError *err)
     return times_init(net, p, err);
 }
 
-void engram_source_free(EngramPopRt *p)
+void engram_source_free(EngramPopRt *p, uint32_t nparts)
 {
-    free(p->heap);
-    free(p->st_step);
-    free(p->st_neuron);
-    p->heap = NULL;
-    p->st_step = NULL;
-    p->st_neuron = NULL;
+    for (uint32_t t = 0; p->parts && t < nparts; t++) {
+        EngramPopPart *pt = &p->parts[t];
+        free(pt->heap);
+        free(pt->st_step);
+        free(pt->st_neuron);
+        pt->heap = NULL;
+        pt->st_step = NULL;
+        pt->st_neuron = NULL;
+    }
 }
 
-void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, int64_t step)
+void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, uint32_t t, int64_t step)
 {
     if (p->desc->kind == ENGRAM_POP_POISSON)
-        poisson_emit(net, p, step);
+        poisson_emit(net, p, &p->parts[t], step);
     else
-        times_emit(p, step);
+        times_emit(&p->parts[t], step);
 }
 
 /* ---- drives ---------------------------------------------------------------------------------- */
 
-void engram_drives_apply(const EngramNetwork *net, int64_t step)
+void engram_drives_apply(const EngramNetwork *net, uint32_t t, int64_t step)
 {
     for (uint32_t k = 0; k < net->ndrives; k++) {
         const EngramDriveRt *dr = &net->drives[k];
@@ -213,9 +229,9 @@ void engram_drives_apply(const EngramNetwork *net, int64_t step)
         const EngramPopRt *p = &net->pops[dr->desc->dst_pop];
         const EngramRing *ring = &p->rings[dr->desc->port];
         size_t base = (size_t)(step % ring->slots) * ring->n;
-        for (uint32_t i = 0; i < p->size; i++) {
+        for (uint32_t i = p->parts[t].lo; i < p->parts[t].hi; i++) {
             EngramRng r;
-            engram_rng_init(&r, net->seed, dr->desc->stream, i, (uint64_t)step << 32);
+            engram_rng_init(&r, net->seed, dr->desc->stream, p->lo + i, (uint64_t)step << 32);
             uint64_t c = engram_rng_poisson(&r, dr->lambda);
             if (c == 0)
                 continue;

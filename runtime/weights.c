@@ -42,15 +42,19 @@ static int init_rec(EngramNetwork *net, EngramWeightRecRt *wr, EngramError *err)
                                    &wr->every_steps, err);
     if (rc)
         return rc;
-    uint64_t nsyn = pr->csr.nsyn;
+    uint64_t nsyn = pr->nsyn_all;
+    bool root = net->rank == 0, split = net->nranks * net->nthreads > 1;
     engram_weight_rec_plan(wr->desc, net->nsteps, wr->every_steps, (double)nsyn, &wr->cap,
                            &wr->per_synapse);
     wr->times = calloc(wr->cap, sizeof *wr->times);
     wr->mean = calloc(wr->cap, sizeof *wr->mean);
     bool fits = nsyn == 0 || wr->cap <= SIZE_MAX / sizeof(double) / nsyn;
-    if (wr->per_synapse && fits)
+    if (wr->per_synapse && fits && root)
         wr->w = malloc(wr->cap * (size_t)nsyn * sizeof *wr->w + 1);
-    if (!wr->times || !wr->mean || (wr->per_synapse && !wr->w))
+    if (!wr->per_synapse && split && root)
+        wr->scratch = malloc(((size_t)nsyn + 1) * sizeof *wr->scratch);
+    if (!wr->times || !wr->mean || (wr->per_synapse && root && !wr->w) ||
+        (!wr->per_synapse && split && root && !wr->scratch))
         return engram_fail(err, ENGRAM_EXIT_RESOURCE,
                            "out of memory recording the weights of %s (%zu samples)", pr->name,
                            wr->cap);
@@ -81,6 +85,7 @@ void engram_weight_recs_free(EngramNetwork *net)
         free(net->wrecs[k].times);
         free(net->wrecs[k].mean);
         free(net->wrecs[k].w);
+        free(net->wrecs[k].scratch);
     }
     free(net->wrecs);
     net->wrecs = NULL;
@@ -89,12 +94,32 @@ void engram_weight_recs_free(EngramNetwork *net)
 
 /* ---- sampling ------------------------------------------------------------------------ */
 
+/* More than one partition: the weights in global CSR order on rank 0. */
+static void take_sample_split(const EngramNetwork *net, EngramWeightRecRt *wr, double t)
+{
+    uint64_t nsyn = net->projs[wr->proj].nsyn_all;
+    bool root = net->rank == 0;
+    double *buf = !root ? NULL : (wr->per_synapse ? wr->w + wr->len * nsyn : wr->scratch);
+    EngramError e = {0};
+    engram_proj_collect(net, wr->proj, buf, false, NULL, NULL, &e);
+    double sum = 0;
+    for (uint64_t j = 0; buf && j < nsyn; j++)
+        sum += buf[j];
+    wr->times[wr->len] = t;
+    wr->mean[wr->len] = nsyn ? sum / (double)nsyn : NAN;
+    wr->len++;
+}
+
 static void take_sample(const EngramNetwork *net, EngramWeightRecRt *wr, double t)
 {
     const EngramProjRt *pr = &net->projs[wr->proj];
     uint64_t nsyn = pr->csr.nsyn;
     if (wr->len >= wr->cap)
         return;   /* never: the plan counts every sample */
+    if (net->nranks * net->nthreads > 1) {
+        take_sample_split(net, wr, t);
+        return;
+    }
     double *row = wr->per_synapse ? wr->w + wr->len * nsyn : NULL;
     double sum = 0;
     for (uint64_t j = 0; j < nsyn; j++) {
