@@ -644,6 +644,10 @@ void engram_print_summary(FILE *out, const EngramNetwork *net, const EngramTimin
             continue;
         EngramWeightStats st;
         engram_weight_stats(net, pr, &st);
+        if (isnan(st.mean)) {   /* a projection that drew no synapse */
+            fprintf(out, "  %s: no plastic synapses\n", pr->name);
+            continue;
+        }
         fprintf(out, "  %s: %llu plastic synapses, weight mean %g %s (min %g, max %g)\n",
                 pr->name, (unsigned long long)pr->csr.nsyn, st.mean,
                 engram_weight_unit(m, pr->desc), st.min, st.max);
