@@ -227,15 +227,19 @@ static herr_t write_spike_file(const char *path, const EngramNetwork *net)
     return rc;
 }
 
-int engram_write_spikes(const EngramNetwork *net, const char *dir, EngramError *err)
+/* Writes DIR/NAME through `write` into a temporary file, then renames it into
+ * place, so a reader never sees a half-written file. */
+static int write_h5_atomically(const EngramNetwork *net, const char *dir, const char *name,
+                               herr_t (*write)(const char *, const EngramNetwork *),
+                               EngramError *err)
 {
     char *final, *tmp;
-    int rc = out_paths(dir, "spikes.h5", &final, &tmp, err);
+    int rc = out_paths(dir, name, &final, &tmp, err);
     if (rc)
         return rc;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     errno = 0;
-    if (write_spike_file(tmp, net) < 0) {
+    if (write(tmp, net) < 0) {
         int e = errno;
         unlink(tmp);
         rc = engram_fail(err, ENGRAM_EXIT_IO, "cannot write %s: %s", final,
@@ -246,6 +250,11 @@ int engram_write_spikes(const EngramNetwork *net, const char *dir, EngramError *
     free(final);
     free(tmp);
     return rc;
+}
+
+int engram_write_spikes(const EngramNetwork *net, const char *dir, EngramError *err)
+{
+    return write_h5_atomically(net, dir, "spikes.h5", write_spike_file, err);
 }
 
 /* ---- weights.h5 ------------------------------------------------------------------------ */
@@ -352,23 +361,7 @@ int engram_write_weights(const EngramNetwork *net, const char *dir, EngramError 
 {
     if (net->nwrecs == 0)
         return 0;
-    char *final, *tmp;
-    int rc = out_paths(dir, "weights.h5", &final, &tmp, err);
-    if (rc)
-        return rc;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    errno = 0;
-    if (write_weight_file(tmp, net) < 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = engram_fail(err, ENGRAM_EXIT_IO, "cannot write %s: %s", final,
-                         e ? strerror(e) : "HDF5 error");
-    } else {
-        rc = commit(tmp, final, err);
-    }
-    free(final);
-    free(tmp);
-    return rc;
+    return write_h5_atomically(net, dir, "weights.h5", write_weight_file, err);
 }
 
 /* ---- JSON helpers --------------------------------------------------------------------- */
