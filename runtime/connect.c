@@ -103,8 +103,9 @@ static int rule_random(const TargetCtx *t, double p, EngramRng *r, EngramU32Vec 
     uint64_t next = 0, n = 0;
     if (!(p >= 0.0 && p <= 1.0))
         return ENGRAM_CORE_EINVAL;
+    double log_q = p > 0.0 && p < 1.0 ? log1p(-p) : 0.0;   /* once per target, not per draw */
     while (p > 0.0) {
-        uint64_t gap = engram_rng_geometric(r, p);
+        uint64_t gap = p < 1.0 ? engram_rng_geometric_log(r, log_q) : 0;
         if (gap >= t->nsrc - next)
             break;
         next += gap;

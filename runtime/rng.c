@@ -165,10 +165,10 @@ static uint64_t saturate_u64(double k)
 }
 
 /* Inversion by sequential search; lambda < 10 keeps it to ~lambda steps. */
-static uint64_t poisson_inversion(EngramRng *r, double lambda)
+static uint64_t poisson_inversion_from(EngramRng *r, double lambda, double exp_neg_lambda)
 {
     double u = engram_rng_uniform(r);
-    double p = exp(-lambda), cdf = p;
+    double p = exp_neg_lambda, cdf = p;
     uint64_t k = 0;
     /* p underflows long before k reaches 1000 for lambda < 10 */
     while (u >= cdf && p > 0.0 && k < 1000) {
@@ -177,6 +177,11 @@ static uint64_t poisson_inversion(EngramRng *r, double lambda)
         cdf += p;
     }
     return k;
+}
+
+static uint64_t poisson_inversion(EngramRng *r, double lambda)
+{
+    return poisson_inversion_from(r, lambda, exp(-lambda));
 }
 
 /* PTRS, Hörmann, "The transformed rejection method for generating Poisson
@@ -218,8 +223,22 @@ uint64_t engram_rng_geometric(EngramRng *r, double p)
         return UINT64_MAX;
     if (p >= 1.0)
         return 0;
-    /* P(K >= k) = P(U <= (1-p)^k) = (1-p)^k for U uniform on (0,1] */
-    return saturate_u64(floor(log(engram_rng_uniform_pos(r)) / log1p(-p)));
+    return engram_rng_geometric_log(r, log1p(-p));
+}
+
+/* P(K >= k) = P(U <= (1-p)^k) = (1-p)^k for U uniform on (0,1]; the caller
+ * passes log1p(-p), with p in (0, 1), computed once for many draws. */
+uint64_t engram_rng_geometric_log(EngramRng *r, double log1p_neg_p)
+{
+    return saturate_u64(floor(log(engram_rng_uniform_pos(r)) / log1p_neg_p));
+}
+
+uint64_t engram_rng_poisson_small(EngramRng *r, double lambda, double exp_neg_lambda)
+{
+    if (!(lambda > 0.0))
+        return 0;
+    return lambda < 10.0 ? poisson_inversion_from(r, lambda, exp_neg_lambda)
+                         : engram_rng_poisson(r, lambda);
 }
 
 /* Small n*p: count successes by skipping failures, O(n*p + 1) draws. */

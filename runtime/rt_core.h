@@ -60,6 +60,12 @@ uint64_t engram_rng_binomial(EngramRng *r, uint64_t n, double p); /* exact; p cl
 /* Failures before the first success, p in (0,1]; p <= 0 or NaN -> UINT64_MAX
  * ("never"), and draws beyond 2^64 saturate to UINT64_MAX. */
 uint64_t engram_rng_geometric(EngramRng *r, double p);
+/* The same draws as engram_rng_geometric for p in (0, 1), given log1p(-p)
+ * computed once (connectivity draws millions with one p). */
+uint64_t engram_rng_geometric_log(EngramRng *r, double log1p_neg_p);
+/* The same draws as engram_rng_poisson, given exp(-lambda) computed once
+ * (drives draw once per neuron and step with one lambda). */
+uint64_t engram_rng_poisson_small(EngramRng *r, double lambda, double exp_neg_lambda);
 
 /* ---- matrix exponential (expm.c) ------------------------------------- */
 

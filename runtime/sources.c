@@ -229,10 +229,11 @@ void engram_drives_apply(const EngramNetwork *net, uint32_t t, int64_t step)
         const EngramPopRt *p = &net->pops[dr->desc->dst_pop];
         const EngramRing *ring = &p->rings[dr->desc->port];
         size_t base = (size_t)(step % ring->slots) * ring->n;
+        double exp_neg_lambda = exp(-dr->lambda);   /* once per step, not per neuron */
         for (uint32_t i = p->parts[t].lo; i < p->parts[t].hi; i++) {
             EngramRng r;
             engram_rng_init(&r, net->seed, dr->desc->stream, p->lo + i, (uint64_t)step << 32);
-            uint64_t c = engram_rng_poisson(&r, dr->lambda);
+            uint64_t c = engram_rng_poisson_small(&r, dr->lambda, exp_neg_lambda);
             if (c == 0)
                 continue;
             double add = dr->weight * (double)c;
