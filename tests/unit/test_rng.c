@@ -397,3 +397,26 @@ Test(rng, geometric)
     cr_assert_eq(engram_rng_geometric(&r, NAN), UINT64_MAX);
     cr_assert_geq(engram_rng_geometric(&r, 1e-300), 1000000); /* saturates, never wraps */
 }
+
+/* The precomputed variants draw exactly what the plain ones draw, so callers
+ * may switch between them without changing a single spike. */
+Test(rng, precomputed_variants_draw_the_same)
+{
+    const double ps[] = {1e-6, 0.02, 0.3, 0.999};
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+        EngramRng a, b;
+        engram_rng_init(&a, 9, 2, 5, 0);
+        engram_rng_init(&b, 9, 2, 5, 0);
+        for (int i = 0; i < 1000; i++)
+            cr_assert_eq(engram_rng_geometric(&a, ps[k]), engram_rng_geometric_log(&b, log1p(-ps[k])));
+    }
+    const double lambdas[] = {0.002, 0.5, 2.0, 9.9, 10.0, 40.0};
+    for (size_t k = 0; k < sizeof lambdas / sizeof lambdas[0]; k++) {
+        EngramRng a, b;
+        engram_rng_init(&a, 3, 1, 7, 0);
+        engram_rng_init(&b, 3, 1, 7, 0);
+        for (int i = 0; i < 1000; i++)
+            cr_assert_eq(engram_rng_poisson(&a, lambdas[k]),
+                         engram_rng_poisson_small(&b, lambdas[k], exp(-lambdas[k])));
+    }
+}
