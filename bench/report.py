@@ -21,6 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True   # no __pycache__ in bench/
 from harness import CASES  # noqa: E402
 
 MODEL_OF = {c[0]: c[1] for c in CASES}
@@ -31,6 +32,18 @@ ORDER = ['cuba_4k', 'cuba_16k', 'cuba_64k', 'coba_4k', 'coba_16k', 'coba_64k',
 FLOOR_SHAPE = {'cuba_4k': '4k', 'cuba_16k': '16k', 'cuba_64k': '64k',
                'coba_4k': '4k', 'coba_16k': '16k', 'coba_64k': '64k',
                'coba_stdp_4k': '4k', 'brunel_ai': 'brunel', 'brunel_si': 'brunel'}
+# what a reader must know to compare a case's two columns
+CASE_NOTES = {
+    'brunel_ai': 'external Poisson drive (Engram `drive`, Brian2 PoissonInput) is not counted in syn events on '
+                 'either side',
+    'brunel_si': 'as brunel_ai: the external drive is not counted in syn events',
+    'coba_stdp_4k': 'syn events count on-pre executions of the three projections; STDP on-post work is extra',
+    'stdp_song': "not the same model: Engram's examples/stdp_song2000.engram is the paper's (1000 excitatory "
+                 'inputs, run here at 15 Hz, plus 200 inhibitory inputs at 10 Hz, conductance-based neuron); '
+                 "Brian2's script is its STDP example (1000 inputs at 15 Hz, no inhibition). Same biological "
+                 'time and input count, so the wall times compare the cost of 100 s of 1000 plastic inputs; '
+                 'spikes, rates and events include each side\'s inputs',
+}
 SIZE_OF = {'4k': 4000, '16k': 16000, '64k': 64000, '256k': 256000}
 
 
@@ -293,9 +306,60 @@ def big(x):
     return f'{x:.0f}'
 
 
+def summary_lines(S):
+    """A few sentences computed from the tables."""
+    C = S['cases']
+    L = []
+    both = {c: o for c, o in C.items() if o.get('speedup_run')}
+    if both:
+        xs = sorted(both.items(), key=lambda kv: kv[1]['speedup_run'])
+        faster = [c for c, o in xs if o['speedup_run'] > 1.05]
+        slower = [c for c, o in xs if o['speedup_run'] < 0.95]
+        L.append('- Simulation time, Brian2 / Engram: ' + ', '.join(f"{c} {o['speedup_run']:.2f}x" for c, o in
+                                                                   sorted(both.items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else 99))
+                 + f". Engram faster (>5%) in {len(faster)}, slower (>5%) in {len(slower)}"
+                 + (f" ({', '.join(slower)})" if slower else '') + '.')
+    b = [o['speedup_build'] for o in C.values() if o.get('speedup_build')]
+    if b:
+        L.append(f'- Model file to runnable simulator: engramc build {min(o["engram_build_s"] for o in C.values() if o.get("engram_build_s")):.2f}-'
+                 f'{max(o["engram_build_s"] for o in C.values() if o.get("engram_build_s")):.2f} s against Brian2\'s '
+                 f'code generation + C++ compile {min(o["brian2"]["build_s"] for o in C.values() if o.get("brian2")):.1f}-'
+                 f'{max(o["brian2"]["build_s"] for o in C.values() if o.get("brian2")):.1f} s ({min(b):.0f}-{max(b):.0f}x; '
+                 "Brian2's compile uses `make -j` on every core, engramc one).")
+    ef = {c: o['engram_vs_floor'] for c, o in C.items() if o.get('engram_vs_floor')}
+    if ef:
+        ok = [c for c, v in ef.items() if v <= 2]
+        L.append(f'- ns per synaptic event against the scatter-add floor (all-in simulation time): Engram '
+                 f'{min(ef.values()):.1f}-{max(ef.values()):.1f}x the floor; within 2x: '
+                 f"{', '.join(ok) if ok else 'none'}. All-in time includes the neuron updates (10,000 per "
+                 'neuron per simulated second, against ~450-1,600 events per neuron per second in CUBA/COBA); the 2x target is for delivery, which needs `timing.deliver_s` from the '
+                 'simulator (not reported yet).')
+    dv = {c: o['engram_deliver_vs_floor'] for c, o in C.items() if o.get('engram_deliver_vs_floor')}
+    if dv:
+        L.append('- Delivery-only ns/event against the floor: ' +
+                 ', '.join(f'{c} {v:.1f}x' for c, v in dv.items()) + '.')
+    fam = S.get('families') or {}
+    mb = [(k, v) for k, v in fam.items() if v.get('engram_marginal_bytes_per_syn') and v.get('brian2_marginal_bytes_per_syn')]
+    if mb:
+        L.append('- Memory per additional synapse (peak RSS slope 4k -> 64k): ' +
+                 '; '.join(f"{k.upper()} Engram {v['engram_marginal_bytes_per_syn']:.1f} B, Brian2 "
+                           f"{v['brian2_marginal_bytes_per_syn']:.1f} B" for k, v in mb) + '.')
+    rd = {c: o['rate_rel_diff'] for c, o in C.items() if o.get('rate_rel_diff') is not None and c != 'stdp_song'}
+    if rd:
+        worst = max(rd.items(), key=lambda kv: abs(kv[1]))
+        L.append(f'- Rates match within {abs(worst[1]) * 100:.0f}% (largest: {worst[0]}); each side draws its '
+                 'own random connectivity and initial state, so some difference is expected.')
+    return L
+
+
 def tables(S, floor):
     L = []
     C = S['cases']
+    sl = summary_lines(S)
+    if sl:
+        L.append('### Summary\n')
+        L.extend(sl)
+        L.append('')
     L.append('### Speed\n')
     L.append('Medians over the recorded runs (min-max of the simulation wall time in brackets). '
              '"x" columns are Brian2 / Engram (above 1: Engram faster).\n')
@@ -373,6 +437,8 @@ def tables(S, floor):
         L.append(floor_tables(floor))
     notes = []
     for c, o in C.items():
+        if c in CASE_NOTES and (o.get('engram') or o.get('brian2')):
+            notes.append(f'- {c}: {CASE_NOTES[c]}')
         for n in o.get('notes', []):
             notes.append(f'- {c}: {n}')
         e = o.get('engram') or {}
