@@ -282,6 +282,17 @@ static void print_expr_bare(FILE *out, const Expr *e)
         print_args(out, e->args, e->nargs);
         fputc(']', out);
         break;
+    case EXPR_INDEX:
+        print_expr_prec(out, e->lhs, PREC_ATOM);
+        fputc('[', out);
+        print_args(out, e->args, e->nargs);
+        fputc(']', out);
+        break;
+    case EXPR_PAIR:
+        print_expr_prec(out, e->lhs, 0);
+        fputs(" -> ", out);
+        print_expr_prec(out, e->rhs, 0);
+        break;
     }
 }
 
@@ -373,9 +384,111 @@ static void print_use_rule(FILE *out, const Stmt *s)
     }
 }
 
+static const char *const block_words[] = {"", "phase", "session", "test", "sleep"};
+
+/* " for expr" and the like: an optional trailing clause. */
+static void print_clause(FILE *out, const char *word, const Expr *e)
+{
+    if (e) {
+        fprintf(out, " %s ", word);
+        ast_print_expr(out, e);
+    }
+}
+
+static void print_arg_list(FILE *out, const char *kw, const Stmt *s)
+{
+    fputs(kw, out);
+    for (int i = 0; i < s->nargs; i++) {
+        fputs(i ? ", " : " ", out);
+        ast_print_expr(out, s->args[i]->value);
+    }
+}
+
+/* Protocol blocks: `phase NAME [repeat N trials] {`, `sleep T {`, `rest T {`. */
+static void print_proto_block(FILE *out, const Stmt *s, int level)
+{
+    if (s->variant == 4) {
+        print_keyword_expr(out, "sleep", s->expr2);
+    } else if (s->variant == 0) {
+        print_keyword_expr(out, "rest", s->expr2);
+    } else {
+        fprintf(out, "%s %s", block_words[s->variant], s->name);
+        if (s->nbody == 1 && s->body[0]->kind == STMT_P_REPEAT && s->body[0]->variant == 1 &&
+            !s->body[0]->name) {
+            print_clause(out, "repeat", s->body[0]->expr);
+            fputs(" trials", out);
+            print_body(out, s->body[0], level);
+            return;
+        }
+    }
+    print_body(out, s, level);
+}
+
+static void print_repeat(FILE *out, const Stmt *s, int level)
+{
+    fputs("repeat ", out);
+    if (s->name) {
+        fprintf(out, "%s ", s->name);
+        ast_print_expr(out, s->expr);
+        fputs("..", out);
+        ast_print_expr(out, s->expr2);
+    } else {
+        ast_print_expr(out, s->expr);
+        if (s->variant)
+            fputs(" trials", out);
+    }
+    print_body(out, s, level);
+}
+
+/* Statements of a protocol body (section 16); false for other kinds. */
+static bool print_proto_stmt(FILE *out, const Stmt *s, int level)
+{
+    switch (s->kind) {
+    case STMT_P_BLOCK: print_proto_block(out, s, level); break;
+    case STMT_P_REPEAT: print_repeat(out, s, level); break;
+    case STMT_P_CUE: case STMT_P_BACKGROUND:
+        print_keyword_expr(out, s->kind == STMT_P_CUE ? "cue" : "background", s->subject);
+        print_clause(out, "rate", s->expr);
+        print_clause(out, "for", s->expr2);
+        break;
+    case STMT_P_TEACH:
+        fprintf(out, "teach %s", s->name);
+        print_clause(out, "rate", s->expr);
+        print_clause(out, "for", s->expr2);
+        break;
+    case STMT_P_CURRENT:
+        print_keyword_expr(out, "current", s->subject);
+        fputc(' ', out);
+        ast_print_expr(out, s->expr);
+        print_clause(out, "for", s->expr2);
+        break;
+    case STMT_P_REST: print_keyword_expr(out, "rest", s->expr2); break;
+    case STMT_P_REWARD:
+        fprintf(out, "reward %s ", s->name);
+        ast_print_expr(out, s->expr);
+        print_clause(out, "when", s->expr3);
+        print_clause(out, "after", s->expr2);
+        break;
+    case STMT_P_SET: fprintf(out, "set %s ", s->name); ast_print_expr(out, s->expr); break;
+    case STMT_P_PLASTICITY: print_arg_list(out, s->variant ? "plasticity on" : "plasticity off", s); break;
+    case STMT_P_CHECKPOINT: case STMT_P_RESTORE:
+        fputs(s->kind == STMT_P_CHECKPOINT ? "checkpoint " : "restore ", out);
+        print_string(out, s->name);
+        break;
+    case STMT_P_MEASURE: print_arg_list(out, "measure", s); break;
+    case STMT_P_RECORD: print_arg_list(out, "record", s); break;
+    default: return false;
+    }
+    return true;
+}
+
 static void print_stmt(FILE *out, const Stmt *s, int level)
 {
     indent(out, level);
+    if (print_proto_stmt(out, s, level)) {
+        fputc('\n', out);
+        return;
+    }
     switch (s->kind) {
     case STMT_PARAM: print_param(out, s); break;
     case STMT_STATE: print_named(out, "state", s); break;
@@ -408,6 +521,7 @@ static void print_stmt(FILE *out, const Stmt *s, int level)
     case STMT_ON_POST: fputs("on post", out); print_body(out, s, level); break;
     case STMT_EVERY: print_keyword_expr(out, "every", s->expr); print_body(out, s, level); break;
     case STMT_PLASTICITY: print_use_rule(out, s); break;
+    default: break;   /* protocol statements: print_proto_stmt */
     }
     fputc('\n', out);
 }
@@ -477,14 +591,67 @@ static void print_population(FILE *out, const Decl *d, int level)
     fputc('\n', out);
 }
 
+/* ensembles POP = split(n) | [A, B] | [A: 0..99, 100..199] */
+static void print_ensembles(FILE *out, const Decl *d, int level)
+{
+    indent(out, level);
+    fprintf(out, "ensembles %s = ", d->name);
+    if (d->expr) {
+        fputs("split(", out);
+        ast_print_expr(out, d->expr);
+        fputs(")\n", out);
+        return;
+    }
+    fputc('[', out);
+    for (int i = 0; i < d->nargs; i++) {
+        const Arg *a = d->args[i];
+        fputs(i ? ", " : "", out);
+        if (a->name)
+            fprintf(out, a->value ? "%s: " : "%s", a->name);
+        if (a->value) {
+            ast_print_expr(out, a->value->lhs);
+            fputs("..", out);
+            ast_print_expr(out, a->value->rhs);
+        }
+    }
+    fputs("]\n", out);
+}
+
 static void print_region(FILE *out, const Decl *d)
 {
     fprintf(out, "region %s", d->name);
     print_doc(out, d->doc);
     fputs(" {\n", out);
-    for (int i = 0; i < d->nmembers; i++)
-        print_population(out, d->members[i], 1);
+    for (int i = 0; i < d->nmembers; i++) {
+        if (d->members[i]->kind == DECL_ENSEMBLES)
+            print_ensembles(out, d->members[i], 1);
+        else
+            print_population(out, d->members[i], 1);
+    }
     fputs("}\n", out);
+}
+
+static void print_sequence(FILE *out, const Decl *d)
+{
+    fprintf(out, "sequence %s = ", d->name);
+    ast_print_expr(out, d->expr);
+    fputs(" every ", out);
+    ast_print_expr(out, d->every);
+    if (d->nbody > 0) {
+        fputs(" {\n", out);
+        print_stmts(out, d->body, d->nbody, 1);
+        fputc('}', out);
+    }
+    fputc('\n', out);
+}
+
+static void print_stimulus(FILE *out, const Decl *d)
+{
+    fputs("stimulus ", out);
+    print_path(out, &d->dst);
+    fputs(" weight ", out);
+    ast_print_expr(out, d->expr);
+    fprintf(out, " port %s\n", d->port);
 }
 
 static void print_project(FILE *out, const Decl *d)
@@ -610,6 +777,10 @@ static void print_decl(FILE *out, const Decl *d)
     case DECL_PLASTICITY: print_named_block(out, "plasticity", d); break;
     case DECL_MODULATOR: print_named_block(out, "modulator", d); break;
     case DECL_RELEASE: print_release(out, d); break;
+    case DECL_ENSEMBLES: print_ensembles(out, d, 0); break;
+    case DECL_SEQUENCE: print_sequence(out, d); break;
+    case DECL_STIMULUS: print_stimulus(out, d); break;
+    case DECL_PROTOCOL: print_named_block(out, "protocol", d); break;
     }
 }
 
@@ -617,7 +788,8 @@ static void print_decl(FILE *out, const Decl *d)
 static bool is_block(const Decl *d)
 {
     return d->kind == DECL_NEURON || d->kind == DECL_REGION || d->kind == DECL_PROJECT ||
-           d->kind == DECL_SIMULATION || d->kind == DECL_PLASTICITY || d->kind == DECL_MODULATOR;
+           d->kind == DECL_SIMULATION || d->kind == DECL_PLASTICITY || d->kind == DECL_MODULATOR ||
+           d->kind == DECL_PROTOCOL || (d->kind == DECL_SEQUENCE && d->nbody > 0);
 }
 
 void ast_print_file(FILE *out, const AstFile *f)

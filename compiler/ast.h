@@ -58,6 +58,8 @@ typedef enum ExprKind {
     EXPR_BINARY,     /* op, lhs, rhs */
     EXPR_CALL,       /* callee (a plain identifier), args (Arg list) */
     EXPR_LIST,       /* [a, b, ...]: args (unnamed) */
+    EXPR_INDEX,      /* lhs[args]: an ensemble (M1.exc[3]) or the elements of a sequence */
+    EXPR_PAIR,       /* lhs -> rhs inside a call (weight(A -> B)), lhs..rhs in ensembles */
 } ExprKind;
 
 typedef enum OpKind {
@@ -122,6 +124,23 @@ typedef enum StmtKind {
     STMT_EVERY,        /* every expr { body } */
     /* projection body */
     STMT_PLASTICITY,   /* plasticity name (args) */
+    /* protocol body (docs/language.md section 16); fields per kind:
+     *   P_BLOCK       variant = EngramBlockKind, name (or NULL), expr2 = duration or NULL, body
+     *   P_REPEAT      name = loop variable or NULL, expr = from (or count), expr2 = to or NULL,
+     *                 variant = 1 for `trials`, body
+     *   P_CUE         subject = target, expr = rate, expr2 = duration
+     *   P_TEACH       name = sequence, expr = rate, expr2 = on-time or NULL
+     *   P_CURRENT     subject = target, expr = amplitude, expr2 = duration
+     *   P_REST        expr2 = duration
+     *   P_BACKGROUND  subject = target, expr = rate
+     *   P_REWARD      name = modulator, expr = amount, expr3 = condition or NULL, expr2 = delay or NULL
+     *   P_SET         name = modulator, expr = level
+     *   P_PLASTICITY  variant = 1 on / 0 off, args = projections (EXPR_NAME or EXPR_PAIR)
+     *   P_CHECKPOINT, P_RESTORE   name = the name template
+     *   P_MEASURE, P_RECORD       args = the measures */
+    STMT_P_BLOCK, STMT_P_REPEAT, STMT_P_CUE, STMT_P_TEACH, STMT_P_CURRENT, STMT_P_REST,
+    STMT_P_BACKGROUND, STMT_P_REWARD, STMT_P_SET, STMT_P_PLASTICITY, STMT_P_CHECKPOINT,
+    STMT_P_RESTORE, STMT_P_MEASURE, STMT_P_RECORD,
 } StmtKind;
 
 typedef enum AssignOp { ASSIGN_SET, ASSIGN_ADD, ASSIGN_SUB, ASSIGN_MUL } AssignOp;
@@ -142,6 +161,9 @@ struct Stmt {
     int nbody;
     Arg **args;              /* PLASTICITY: the rule's arguments */
     int nargs;
+    Expr *subject;           /* protocol: the target of a stimulus */
+    Expr *expr3;             /* protocol: a reward's condition */
+    int variant;             /* protocol: block kind, trials flag, on/off */
 };
 
 /* ---- declarations ------------------------------------------------------- */
@@ -159,6 +181,10 @@ typedef enum DeclKind {
     DECL_PLASTICITY,   /* plasticity name "doc" { body } */
     DECL_MODULATOR,    /* modulator name "doc" { STMT_SETTING baseline / tau } */
     DECL_RELEASE,      /* release name amount (per spike of path | when ... ) */
+    DECL_ENSEMBLES,    /* only inside a region: ensembles POP = split(n) | [items] */
+    DECL_SEQUENCE,     /* sequence name = POP[i, j, ...] every expr { settings } */
+    DECL_STIMULUS,     /* stimulus path weight expr port name */
+    DECL_PROTOCOL,     /* protocol name "doc" { protocol statements } */
 } DeclKind;
 
 typedef enum RecordKind { RECORD_SPIKES, RECORD_WEIGHTS } RecordKind;
@@ -217,6 +243,10 @@ struct Decl {
     Expr *index, *index2;     /* RELEASE_WHEN: neuron indices in src and dst */
     Expr *window;             /* RELEASE_WHEN: "within" */
     Expr *delay;              /* RELEASE_WHEN: "delay", or NULL */
+    /* ENSEMBLES: name = the population; expr = split count (split form) or
+     * NULL; args = the [items]: name and value (EXPR_PAIR lo..hi, or NULL).
+     * SEQUENCE: expr = the elements (EXPR_INDEX), every = interval, body = settings.
+     * STIMULUS: dst, expr = weight, port.  PROTOCOL: name, doc, body. */
 };
 
 /* One parsed file. */

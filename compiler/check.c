@@ -57,7 +57,7 @@ static TExpr typed(IrExpr *e)
 
 static Scope scope_make(Sema *S, SemaNeuron *n, Ctx ctx)
 {
-    Scope sc = {S, n, ctx, ctx == CTX_INIT, 0, 0, false, NULL, NULL, RSIDE_ANY, NULL};
+    Scope sc = {.S = S, .n = n, .ctx = ctx, .dists = ctx == CTX_INIT, .side = RSIDE_ANY};
     return sc;
 }
 
@@ -531,6 +531,11 @@ static TExpr elab_name(Scope *sc, const Expr *x)
         if (found)
             return t;
     }
+    if (sc->proto) {
+        t = sema_proto_name(sc, x, &found);
+        if (found)
+            return t;
+    }
     if (x->nparts > 1)
         return name_dotted(sc, x);
     const char *name = x->parts[0];
@@ -885,6 +890,12 @@ static TExpr elab_call(Scope *sc, const Expr *x)
 {
     if (!x->callee)
         return poison();
+    if (sc->proto) {
+        bool found;
+        TExpr m = sema_proto_call(sc, x, &found);
+        if (found)
+            return m;
+    }
     if (is_dist_name(x->callee)) {
         if (sc->dists)
             return elab_dist(sc, x);
@@ -991,6 +1002,14 @@ static TExpr elab(Scope *sc, const Expr *x)
     case EXPR_LIST:
         sema_error(sc->S, x->span, "a list is only allowed as the times or indices of a "
                    "spike_times source");
+        break;
+    case EXPR_INDEX:
+        sema_error(sc->S, x->span, "an ensemble (POP[k]) is only allowed as a stimulus target, "
+                   "a measure's argument or the elements of a sequence");
+        break;
+    case EXPR_PAIR:
+        sema_error(sc->S, x->span, "'->' is only allowed in weight(A -> B) and between the two "
+                   "ends of a projection");
         break;
     }
     sc->depth--;
@@ -2146,6 +2165,38 @@ static void check_drive(Sema *S, SemaDrive *v)
     v->ok = S->d->nerrors == errors;
 }
 
+/* `stimulus POP weight W port P` (docs/language.md section 15): the way
+ * protocol stimuli enter a neuron population, checked like a drive. */
+void sema_check_stimulus(Sema *S, SemaStimulus *st)
+{
+    const Decl *d = st->decl;
+    int errors = S->d->nerrors;
+    char why[256];
+    st->dst = path_pop(S, &d->dst);
+    if (!st->dst)
+        return;
+    for (int k = 0; k < (int)(st - S->stims); k++)
+        if (S->stims[k].dst == st->dst) {
+            sema_error(S, d->dst.span, "%s already has a stimulus declaration", st->dst->path);
+            return;
+        }
+    if (st->dst->neuron && st->dst->neuron->kind != ENGRAM_POP_NEURON) {
+        sema_error(S, d->dst.span, "%s is a source: a stimulus adds spikes to it without a "
+                   "`stimulus` declaration", st->dst->path);
+        return;
+    }
+    if (can_receive(S, st->dst, d->dst.span))
+        st->port = target_port(S, st->dst, d->port, d->port_span);
+    EngramDim want = DIM_NONE;
+    bool known = port_dim(st->dst, st->port, &want, why, sizeof why);
+    if (d->expr && d->expr->kind == EXPR_CALL && d->expr->callee && is_dist_name(d->expr->callee))
+        sema_error(S, d->expr->span, "a stimulus weight is one value, not a distribution");
+    else if (d->expr)
+        st->weight_sid = arg_param(S, arena_printf(S->a, "%s.stimulus.weight", st->dst->path),
+                                   d->expr, want, known, 0, known ? why : NULL);
+    st->ok = S->d->nerrors == errors && st->port >= 0;
+}
+
 /* ---- settings and records ------------------------------------------------ */
 
 static int setting_sid(Sema *S, const char *name)
@@ -2286,6 +2337,8 @@ bool sema_check(Sema *S)
     sema_check_every(S);
     check_records(S);
     sema_check_weight_recs(S);
+    sema_check_ensembles(S);
+    sema_check_protocols(S);
     return S->d->nerrors == errors;
 }
 

@@ -19,7 +19,9 @@
  * RNG streams are numbered here, in table order: population i owns stream
  * i, projection j the four streams npops + 4j (+0 connectivity, +1
  * weights, +2 delays, +3 plastic variables), drive k the stream after all projections, release
- * r the stream after all drives.  A model
+ * r the stream after all drives, sequence q (replay shuffles) the stream
+ * after all releases, and each protocol statement one stream after the
+ * sequences' (its stimuli), protocols in order.  A model
  * edit that adds a population therefore reseeds later tables; the numbering
  * never depends on anything but the model text.
  */
@@ -140,6 +142,8 @@ static void blob_insns(BlobGen *g, const IrExpr *e)
         blob_op(g, ENGRAM_OP_UNIFORM, 0, 0);
         break;
     case IR_NORMAL: blob_normal(g, e); break;
+    case IR_VAR: blob_op(g, ENGRAM_OP_VAR, blob_index(e->index), 0); break;
+    case IR_MEASURE: blob_op(g, ENGRAM_OP_MEASURE, blob_index(e->index), 0); break;
     default:   /* IR_STATE, IR_TIME: not known before the simulation runs */
         cg_error(g->c, e->span, "this value is not known before the simulation starts");
         blob_op(g, ENGRAM_OP_CONST, 0, 0);
@@ -373,6 +377,119 @@ static void blob_neuromodulation(BlobGen *g)
     }
 }
 
+/* ---- ensembles, sequences, stimuli, measures, protocols ------------------------------ */
+
+static uint32_t blob_idx_list(BlobGen *g, const int *v, int n)
+{
+    uint32_t first = engram_blob_idx_count(g->w);
+    for (int i = 0; i < n; i++)
+        engram_blob_idx(g->w, blob_index(v[i]));
+    return first;
+}
+
+static uint32_t blob_name_list(BlobGen *g, const char *const *names, int n)
+{
+    uint32_t first = engram_blob_idx_count(g->w);
+    for (int i = 0; i < n; i++)
+        engram_blob_idx(g->w, blob_str(g, names[i]));
+    return first;
+}
+
+static EngramTargetDesc blob_target(BlobGen *g, const IrTarget *t)
+{
+    EngramTargetDesc d = {.pop = blob_index(t->pop), .group = blob_index(t->group),
+                          .index = blob_code(g, t->group >= 0 ? t->index : NULL)};
+    return d;
+}
+
+/* Streams: sequences after the releases, then each protocol's statements. */
+static uint32_t blob_stream_base(const IrModel *m)
+{
+    return (uint32_t)(m->npops + 4 * m->nprojs + m->ndrives + m->nreleases);
+}
+
+static void blob_ensembles(BlobGen *g)
+{
+    const IrModel *m = g->c->m;
+    for (int k = 0; k < m->nens_groups; k++) {
+        const IrEnsGroup *e = &m->ens_groups[k];
+        EngramEnsGroupDesc d = {.pop = blob_index(e->pop), .kind = (uint32_t)e->kind,
+                                .count_param = blob_index(e->count_param), .nens = (uint32_t)e->nens};
+        d.first_range = blob_idx_list(g, e->range_param, 2 * e->nens);
+        d.first_name = blob_name_list(g, e->names, e->nnames);
+        d.nnames = (uint32_t)e->nnames;
+        engram_blob_ens_group(g->w, &d);
+    }
+    for (int k = 0; k < m->nsequences; k++) {
+        const IrSequence *q = &m->sequences[k];
+        EngramSequenceDesc d = {
+            .name = blob_str(g, q->name), .group = blob_index(q->group),
+            .first_elem = blob_idx_list(g, q->elems, q->nelems), .nelems = (uint32_t)q->nelems,
+            .interval_param = blob_index(q->interval_param),
+            .threshold_param = blob_index(q->threshold_param),
+            .window_param = blob_index(q->window_param),
+            .stream = blob_stream_base(m) + (uint32_t)k};
+        engram_blob_sequence(g->w, &d);
+    }
+    for (int k = 0; k < m->nstimuli; k++) {
+        const IrStimulus *s = &m->stimuli[k];
+        EngramStimulusDesc d = {blob_index(s->pop), blob_index(s->port), blob_index(s->weight_param)};
+        engram_blob_stimulus(g->w, &d);
+    }
+    for (int k = 0; k < m->nmeasures; k++) {
+        const IrMeasure *x = &m->measures[k];
+        EngramMeasureDesc d = {.name = blob_str(g, x->name), .kind = (uint32_t)x->kind,
+                               .seq = blob_index(x->seq), .a = blob_target(g, &x->a),
+                               .b = blob_target(g, &x->b)};
+        if (x->a.pop < 0)
+            d.a = (EngramTargetDesc){ENGRAM_NONE, ENGRAM_NONE, {0, 0}};
+        if (x->b.pop < 0)
+            d.b = (EngramTargetDesc){ENGRAM_NONE, ENGRAM_NONE, {0, 0}};
+        engram_blob_measure(g->w, &d);
+    }
+}
+
+/* Preorder: a statement's row is written before its children, then fixed up
+ * with its extent. */
+static void blob_stmt(BlobGen *g, const IrStmt *s)
+{
+    EngramStmtDesc d = {
+        .kind = (uint32_t)s->kind, .block = (uint32_t)s->block, .name = blob_str(g, s->name),
+        .var = blob_index(s->var), .ref = s->kind == ENGRAM_STMT_PLASTICITY ? (uint32_t)s->ref
+                                                                           : blob_index(s->ref),
+        .nidx = (uint32_t)s->nlist, .line = (uint32_t)s->line,
+        .target = {ENGRAM_NONE, ENGRAM_NONE, {0, 0}},
+    };
+    d.first_idx = blob_idx_list(g, s->list, s->nlist);
+    if (s->target.pop >= 0)
+        d.target = blob_target(g, &s->target);
+    d.a = blob_code(g, s->a);
+    d.b = blob_code(g, s->b);
+    d.cond = blob_code(g, s->cond);
+    uint32_t at = engram_blob_stmt(g->w, &d);
+    for (int i = 0; i < s->nbody; i++)
+        blob_stmt(g, s->body[i]);
+    d.end = engram_blob_stmt_count(g->w);
+    engram_blob_stmt_set(g->w, at, &d);
+}
+
+static void blob_protocols(BlobGen *g)
+{
+    const IrModel *m = g->c->m;
+    uint32_t stream = blob_stream_base(m) + (uint32_t)m->nsequences;
+    for (int k = 0; k < m->nprotocols; k++) {
+        const IrProtocol *p = &m->protocols[k];
+        EngramProtocolDesc d = {.name = blob_str(g, p->name),
+                                .first_stmt = engram_blob_stmt_count(g->w),
+                                .first_var = blob_name_list(g, p->vars, p->nvars),
+                                .nvars = (uint32_t)p->nvars, .stream = stream};
+        blob_stmt(g, p->top);
+        d.nstmts = engram_blob_stmt_count(g->w) - d.first_stmt;
+        stream += d.nstmts;
+        engram_blob_protocol(g->w, &d);
+    }
+}
+
 static EngramModelDesc blob_header(BlobGen *g)
 {
     const IrModel *m = g->c->m;
@@ -424,6 +541,8 @@ int cg_emit_blob(CgCtx *c)
     blob_pops(&g);
     blob_projs_drives(&g);
     blob_neuromodulation(&g);
+    blob_ensembles(&g);
+    blob_protocols(&g);
     EngramModelDesc h = blob_header(&g);
     uint64_t size = 0;
     uint8_t *blob = c->nerrors == errors ? engram_blob_finish(g.w, &h, &size) : NULL;

@@ -292,6 +292,13 @@ void ir_print_expr(FILE *out, const IrExpr *e, const IrModel *m, const IrPop *po
     case IR_POST_TRACE: fprintf(out, "post_trace[%d]", e->index); break;
     case IR_PRE_STATE: fprintf(out, "pre.s[%d]", e->index); break;
     case IR_POST_STATE: fprintf(out, "post.s[%d]", e->index); break;
+    case IR_VAR: fprintf(out, "var[%d]", e->index); break;
+    case IR_MEASURE:
+        if (m && e->index >= 0 && e->index < m->nmeasures)
+            fputs(m->measures[e->index].name, out);
+        else
+            fprintf(out, "measure[%d]", e->index);
+        break;
     case IR_MODULATOR:
         if (m && e->index >= 0 && e->index < m->nmodulators)
             fputs(m->modulators[e->index].name, out);
@@ -589,6 +596,98 @@ static void dump_drive(FILE *out, const IrModel *m, int i)
     fputc('\n', out);
 }
 
+/* ---- ensembles, sequences, measures, protocols ------------------------------------ */
+
+static void dump_target(FILE *out, const IrModel *m, const IrTarget *t)
+{
+    fputs(t->pop >= 0 && t->pop < m->npops ? m->pops[t->pop].path : "?", out);
+    if (t->group >= 0) {
+        fputc('[', out);
+        ir_print_expr(out, t->index, m, NULL);
+        fputc(']', out);
+    }
+}
+
+static void dump_ensembles(FILE *out, const IrModel *m)
+{
+    for (int g = 0; g < m->nens_groups; g++) {
+        const IrEnsGroup *e = &m->ens_groups[g];
+        fprintf(out, "ensembles %s %s", m->pops[e->pop].path,
+                e->kind == ENGRAM_ENS_SPLIT ? "split " : "ranges");
+        if (e->kind == ENGRAM_ENS_SPLIT)
+            print_param_ref(out, e->count_param, m);
+        for (int k = 0; k < e->nens; k++) {
+            fputs(k ? ", " : " ", out);
+            print_param_ref(out, e->range_param[2 * k], m);
+            fputs("..", out);
+            print_param_ref(out, e->range_param[2 * k + 1], m);
+        }
+        for (int k = 0; k < e->nnames; k++)
+            fprintf(out, "%s%s", k ? " " : " names ", e->names[k] ? e->names[k] : "-");
+        fputc('\n', out);
+    }
+    for (int k = 0; k < m->nsequences; k++) {
+        const IrSequence *q = &m->sequences[k];
+        fprintf(out, "sequence %s group %d elements", q->name, q->group);
+        for (int i = 0; i < q->nelems; i++)
+            fprintf(out, " %d", q->elems[i]);
+        fputs(" interval ", out);
+        print_param_ref(out, q->interval_param, m);
+        fputc('\n', out);
+    }
+    for (int k = 0; k < m->nstimuli; k++)
+        fprintf(out, "stimulus %s port %d\n", m->pops[m->stimuli[k].pop].path, m->stimuli[k].port);
+    for (int k = 0; k < m->nmeasures; k++)
+        fprintf(out, "measure %d %s kind %d protocol %d\n", k, m->measures[k].name,
+                (int)m->measures[k].kind, m->measures[k].protocol);
+}
+
+static const char *const stmt_names[] = {
+    "block", "repeat", "cue", "teach", "current", "rest", "background", "reward", "set",
+    "plasticity", "checkpoint", "restore", "measure", "record"};
+
+static void dump_opt(FILE *out, const char *label, const IrExpr *e, const IrModel *m)
+{
+    if (e) {
+        fprintf(out, " %s ", label);
+        ir_print_expr(out, e, m, NULL);
+    }
+}
+
+static void dump_stmt(FILE *out, const IrModel *m, const IrProtocol *p, const IrStmt *s, int level)
+{
+    fprintf(out, "%*s%s", 2 * level, "", stmt_names[s->kind]);
+    if (s->name)
+        fprintf(out, " '%s'", s->name);
+    if (s->kind == ENGRAM_STMT_BLOCK || s->kind == ENGRAM_STMT_REPEAT)
+        fprintf(out, " kind %d", s->block);
+    if (s->var >= 0)
+        fprintf(out, " var %s", p->vars[s->var]);
+    if (s->target.pop >= 0) {
+        fputc(' ', out);
+        dump_target(out, m, &s->target);
+    }
+    if (s->ref >= 0)
+        fprintf(out, " ref %d", s->ref);
+    for (int i = 0; i < s->nlist; i++)
+        fprintf(out, "%s%d", i ? "," : " list ", s->list[i]);
+    dump_opt(out, "a", s->a, m);
+    dump_opt(out, "b", s->b, m);
+    dump_opt(out, "when", s->cond, m);
+    fputc('\n', out);
+    for (int i = 0; i < s->nbody; i++)
+        dump_stmt(out, m, p, s->body[i], level + 1);
+}
+
+static void dump_protocols(FILE *out, const IrModel *m)
+{
+    dump_ensembles(out, m);
+    for (int k = 0; k < m->nprotocols; k++) {
+        fprintf(out, "protocol %s\n", m->protocols[k].name);
+        dump_stmt(out, m, &m->protocols[k], m->protocols[k].top, 1);
+    }
+}
+
 void ir_dump(FILE *out, const IrModel *m)
 {
     if (!m)
@@ -603,6 +702,7 @@ void ir_dump(FILE *out, const IrModel *m)
     for (int i = 0; i < m->ndrives; i++)
         dump_drive(out, m, i);
     dump_neuromodulation(out, m);
+    dump_protocols(out, m);
     fputs("settings dt ", out);
     print_param_ref(out, m->dt_param, m);
     fputs(" duration ", out);

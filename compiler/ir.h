@@ -41,6 +41,9 @@ typedef enum IrExprKind {
     IR_PRE_STATE, /* index: state variable of the source population (pre.X) */
     IR_POST_STATE,/* index: state variable of the target population (post.X) */
     IR_MODULATOR, /* index: level of a modulator */
+    /* inside a protocol (docs/language.md section 16) */
+    IR_VAR,       /* index: loop variable slot of the protocol */
+    IR_MEASURE,   /* index: measure (IrModel.measures) evaluated now */
 } IrExprKind;
 
 typedef struct IrExpr IrExpr;
@@ -192,6 +195,61 @@ typedef struct IrDrive {
     SrcSpan span;
 } IrDrive;
 
+/* ---- ensembles, sequences, stimuli, protocols ------------------------------- */
+
+typedef struct IrEnsGroup {
+    int pop;
+    EngramEnsKind kind;
+    int count_param;              /* SPLIT */
+    int *range_param; int nens;   /* RANGES: lo, hi per ensemble */
+    const char **names; int nnames;
+} IrEnsGroup;
+
+typedef struct IrTarget {
+    int pop;
+    int group;                    /* -1: the whole population */
+    IrExpr *index;                /* group: which ensemble */
+} IrTarget;
+
+typedef struct IrSequence {
+    const char *name;
+    int group;
+    int *elems; int nelems;
+    int interval_param, threshold_param, window_param;
+} IrSequence;
+
+typedef struct IrStimulus {
+    int pop, port, weight_param;
+} IrStimulus;
+
+typedef struct IrMeasure {
+    const char *name;             /* as written: "recall(reach_A)" */
+    EngramMeasureKind kind;
+    int seq;                      /* -1: none */
+    IrTarget a, b;
+    int protocol;                 /* the protocol it was written in (loop variables) */
+} IrMeasure;
+
+typedef struct IrStmt IrStmt;
+struct IrStmt {
+    EngramStmtKind kind;
+    int block;                    /* BLOCK: EngramBlockKind; REPEAT: 1 for trials */
+    const char *name;             /* BLOCK name, CHECKPOINT/RESTORE template */
+    int var;                      /* REPEAT: slot, -1 none */
+    int ref;                      /* sequence, modulator, on flag */
+    int *list; int nlist;         /* projections, measures */
+    IrTarget target;
+    IrExpr *a, *b, *cond;         /* NULL: empty */
+    int line;
+    IrStmt **body; int nbody;
+};
+
+typedef struct IrProtocol {
+    const char *name;
+    IrStmt *top;                  /* a BLOCK PLAIN holding the body */
+    const char **vars; int nvars; /* loop variable names by slot */
+} IrProtocol;
+
 typedef struct IrModel {
     const char *name;
     char sha256[65];      /* of the model file's text */
@@ -203,6 +261,11 @@ typedef struct IrModel {
     IrModulator *modulators; int nmodulators;
     IrRelease *releases; int nreleases;
     IrWeightRec *weight_recs; int nweight_recs;
+    IrEnsGroup *ens_groups; int nens_groups;
+    IrSequence *sequences; int nsequences;
+    IrStimulus *stimuli; int nstimuli;
+    IrMeasure *measures; int nmeasures;
+    IrProtocol *protocols; int nprotocols;
     int dt_param, duration_param, seed_param;
 } IrModel;
 

@@ -736,6 +736,7 @@ IrModel *sema_lower(Sema *S, int file)
         lower_pop(&L, &S->pops[i], &m->pops[i]);
     lower_links(&L);
     lower_neuromodulation(&L);
+    sema_lower_protocols(S, m, L.rank);
     m->dt_param = rank_of(&L, S->dt_sid);
     m->duration_param = rank_of(&L, S->duration_sid);
     m->seed_param = rank_of(&L, S->seed_sid);

@@ -441,6 +441,10 @@ static const char *decl_kind_name(DeclKind k)
     case DECL_PLASTICITY: return "plasticity";
     case DECL_MODULATOR: return "modulator";
     case DECL_RELEASE: return "release";
+    case DECL_ENSEMBLES: return "ensembles";
+    case DECL_SEQUENCE: return "sequence";
+    case DECL_STIMULUS: return "stimulus";
+    case DECL_PROTOCOL: return "protocol";
     }
     return "declaration";
 }
@@ -557,6 +561,60 @@ static void collect_region(Sema *S, Decl *r, Decl ***regions, int *nregions, int
         sp->size_sid = sp->refr_sid = -1;
         namemap_put(S->a, &S->pop_paths, sp->path, S->npops - 1);
     }
+    for (int i = 0; i < r->nmembers; i++) {
+        Decl *e = r->members[i];
+        if (!e || e->kind != DECL_ENSEMBLES || !e->name)
+            continue;
+        SemaEnsGroup *g = SEMA_PUSH(S->a, S->ens, S->nens, S->capens);
+        memset(g, 0, sizeof *g);
+        g->decl = e;
+        g->region = r->name;
+        g->pop = g->count_sid = -1;
+    }
+}
+
+/* Sequences and protocols have their own name spaces. */
+static void collect_sequence(Sema *S, Decl *d)
+{
+    if (!d->name)
+        return;
+    int old = namemap_get(&S->seq_names, d->name);
+    if (old >= 0) {
+        sema_error(S, d->name_span, "sequence '%s' is defined twice", d->name);
+        sema_note(S, S->seqs[old].decl->name_span, "the first '%s' is here", d->name);
+        return;
+    }
+    namemap_put(S->a, &S->seq_names, d->name, S->nseqs);
+    SemaSequence *q = SEMA_PUSH(S->a, S->seqs, S->nseqs, S->capseqs);
+    memset(q, 0, sizeof *q);
+    q->decl = d;
+    q->group = q->interval_sid = q->threshold_sid = q->window_sid = -1;
+}
+
+static void collect_protocol(Sema *S, Decl *d)
+{
+    if (!d->name)
+        return;
+    for (int i = 0; i < S->nprotos; i++)
+        if (strcmp(S->protos[i]->name, d->name) == 0) {
+            sema_error(S, d->name_span, "protocol '%s' is defined twice", d->name);
+            sema_note(S, S->protos[i]->name_span, "the first '%s' is here", d->name);
+            return;
+        }
+    if (strcmp(d->name, "none") == 0) {
+        sema_error(S, d->name_span, "'none' cannot name a protocol: `--protocol none` runs "
+                   "without one");
+        return;
+    }
+    *SEMA_PUSH(S->a, S->protos, S->nprotos, S->capprotos) = d;
+}
+
+static void collect_stimulus(Sema *S, Decl *d)
+{
+    SemaStimulus *st = SEMA_PUSH(S->a, S->stims, S->nstims, S->capstims);
+    memset(st, 0, sizeof *st);
+    st->decl = d;
+    st->port = st->weight_sid = -1;
 }
 
 /* Projections and drives share one name space: their names prefix params. */
@@ -683,8 +741,14 @@ static void collect_model(Sema *S)
             break;
         case DECL_MODULATOR: collect_modulator(S, d); break;
         case DECL_RELEASE: collect_release(S, d); break;
+        case DECL_SEQUENCE: collect_sequence(S, d); break;
+        case DECL_STIMULUS: collect_stimulus(S, d); break;
+        case DECL_PROTOCOL: collect_protocol(S, d); break;
         case DECL_POPULATION:
             sema_error(S, d->span, "a population belongs inside a region");
+            break;
+        case DECL_ENSEMBLES:
+            sema_error(S, d->span, "ensembles belong inside the region of their population");
             break;
         case DECL_USE: case DECL_NEURON: case DECL_PLASTICITY: break;   /* resolve_module */
         }

@@ -326,6 +326,37 @@ typedef struct SemaWeightRec {
     int every_sid;
 } SemaWeightRec;
 
+/* ---- ensembles, sequences, stimuli, protocols (sema_protocol.c) ---------- */
+
+typedef struct SemaEnsGroup {
+    Decl *decl;
+    const char *region;
+    int pop;                  /* index in Sema.pops; -1 unknown */
+    EngramEnsKind kind;
+    int count_sid;            /* SPLIT */
+    int *range_sid; int nens; /* RANGES: 2 sids per ensemble; nens also for named splits */
+    const char **names; int nnames;
+    bool ok;
+} SemaEnsGroup;
+
+typedef struct SemaSequence {
+    Decl *decl;
+    int group;                /* -1 unknown */
+    int *elems; int nelems;
+    int interval_sid, threshold_sid, window_sid;
+    bool ok;
+} SemaSequence;
+
+typedef struct SemaStimulus {
+    Decl *decl;
+    SemaPop *dst;
+    int port, weight_sid;
+    bool ok;
+} SemaStimulus;
+
+struct IrProtocol;
+struct IrMeasure;
+
 typedef struct ModelParam {
     const char *name;
     int sid;
@@ -373,6 +404,14 @@ typedef struct Sema {
     bool silent;              /* dimension inference: no diagnostics */
     bool changed;             /* an inference pass learnt a dimension */
     NameMap mod_names;                       /* modulator name -> index */
+    SemaEnsGroup *ens; int nens, capens;
+    SemaSequence *seqs; int nseqs, capseqs;
+    SemaStimulus *stims; int nstims, capstims;
+    Decl **protos; int nprotos, capprotos;
+    NameMap seq_names;                       /* sequence name -> index */
+    /* built by sema_check_protocols, IR_PARAM indices are sids until lowering */
+    struct IrProtocol *ir_protos;
+    struct IrMeasure *ir_measures; int nir_measures, capir_measures;
     /* one use of a rule being checked: its variables bind dimensions, and
      * an error already reported for another use of the same rule (same
      * place, same text) is not repeated */
@@ -430,8 +469,11 @@ typedef enum Ctx {
 /* Which side a per-spike statement of a rule handler may read (0: any). */
 enum { RSIDE_ANY = 0, RSIDE_PRE, RSIDE_POST };
 
+struct ProtoScope;
+
 typedef struct Scope {
     Sema *S;
+    struct ProtoScope *proto;   /* inside a protocol: loop variables and measures */
     SemaNeuron *n;     /* NULL at model level */
     Ctx ctx;
     bool dists;        /* uniform()/normal() allowed (initial values) */
@@ -505,6 +547,19 @@ TExpr sema_rule_name(Scope *sc, const Expr *x, bool *found);
 void sema_rule_bind(Sema *S, int var, EngramDim dim);
 /* Rule names for "did you mean" (fills c, returns the count; c may be NULL). */
 int sema_rule_candidates(const Scope *sc, const char **c);
+
+/* ---- ensembles, sequences, stimuli, protocols (sema_protocol.c) --------- */
+
+/* Ensembles, sequences (after populations), stimuli, then the protocols. */
+void sema_check_ensembles(Sema *S);
+void sema_check_protocols(Sema *S);
+/* Inside a protocol: a loop variable, or a measure call (found = handled). */
+TExpr sema_proto_name(Scope *sc, const Expr *x, bool *found);
+TExpr sema_proto_call(Scope *sc, const Expr *x, bool *found);
+/* check.c: a stimulus declaration (shares the port checks with drives). */
+void sema_check_stimulus(Sema *S, SemaStimulus *st);
+/* lower.c hands over the sid -> param index map; fills the IR tables. */
+void sema_lower_protocols(Sema *S, IrModel *m, const int *sid_map);
 
 /* lower.c */
 IrModel *sema_lower(Sema *S, int file);

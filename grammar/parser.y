@@ -419,6 +419,102 @@ static Decl *record_named(ParseCtx *ctx, Decl *d, const char *name, SrcSpan name
     return d;
 }
 
+/* ---- sections 15-16: ensembles, sequences, protocols ---- */
+
+static Expr *mk_pair(ParseCtx *ctx, Expr *l, Expr *r, SrcSpan ls, SrcSpan rs)
+{
+    SrcSpan span = ls;
+    span.last_line = rs.last_line;
+    span.last_column = rs.last_column;
+    Expr *e = ast_expr_new(ctx->arena, EXPR_PAIR, span);
+    e->lhs = l;
+    e->rhs = r;
+    return e;
+}
+
+static Expr *mk_index(ParseCtx *ctx, Expr *base, AstList indices, SrcSpan span)
+{
+    Expr *e = ast_expr_new(ctx->arena, EXPR_INDEX, span);
+    AstList args = {0};
+    for (int i = 0; i < indices.count; i++) {
+        Expr *v = indices.items[i];
+        ast_list_push(ctx->arena, &args, mk_arg(ctx, NULL, v->span, v));
+    }
+    e->lhs = base;
+    e->args = (Arg **)args.items;
+    e->nargs = args.count;
+    return e;
+}
+
+static Decl *mk_ensembles(ParseCtx *ctx, SrcSpan span, const char *pop, SrcSpan pop_span,
+                          AstList items)
+{
+    Decl *d = ast_decl_new(ctx->arena, DECL_ENSEMBLES, span);
+    set_name(d, pop, pop_span);
+    d->args = (Arg **)items.items;
+    d->nargs = items.count;
+    return d;
+}
+
+static Decl *mk_sequence(ParseCtx *ctx, SrcSpan span, const char *name, SrcSpan name_span,
+                         Expr *elems, Expr *every, AstList settings)
+{
+    Decl *d = mk_block(ctx, DECL_SEQUENCE, span, settings);
+    set_name(d, name, name_span);
+    d->expr = elems;
+    d->every = every;
+    return d;
+}
+
+static Stmt *mk_pstmt(ParseCtx *ctx, StmtKind kind, SrcSpan span, Expr *subject, Expr *e,
+                      Expr *e2)
+{
+    Stmt *s = mk_stmt_expr(ctx, kind, span, e);
+    s->subject = subject;
+    s->expr2 = e2;
+    return s;
+}
+
+static Stmt *mk_with_body(Stmt *s, AstList body)
+{
+    s->body = (Stmt **)body.items;
+    s->nbody = body.count;
+    return s;
+}
+
+static Stmt *mk_repeat(ParseCtx *ctx, SrcSpan span, const char *var, SrcSpan var_span,
+                       Expr *from, Expr *to, int trials, AstList body)
+{
+    Stmt *s = mk_stmt(ctx, STMT_P_REPEAT, span, var, var_span, from);
+    s->expr2 = to;
+    s->variant = trials;
+    return mk_with_body(s, body);
+}
+
+/* kind: EngramBlockKind (0 plain, 1 phase, 2 session, 3 test, 4 sleep). */
+static Stmt *mk_pblock(ParseCtx *ctx, SrcSpan span, int kind, const char *name,
+                       SrcSpan name_span, Expr *duration, AstList body)
+{
+    Stmt *s = mk_stmt(ctx, STMT_P_BLOCK, span, name, name_span, NULL);
+    s->variant = kind;
+    s->expr2 = duration;
+    return mk_with_body(s, body);
+}
+
+/* measure / record / plasticity: a list of expressions as args. */
+static Stmt *mk_plist(ParseCtx *ctx, StmtKind kind, SrcSpan span, AstList exprs)
+{
+    Stmt *s = mk_stmt_expr(ctx, kind, span, NULL);
+    AstList args = {0};
+    for (int i = 0; i < exprs.count; i++) {
+        Expr *v = exprs.items[i];
+        ast_list_push(ctx->arena, &args, mk_arg(ctx, NULL, v->span, v));
+    }
+    s->args = (Arg **)args.items;
+    s->nargs = args.count;
+    return s;
+}
+
 static void model_line(ParseCtx *ctx, const char *name, SrcSpan name_span, SrcSpan span)
 {
     if (ctx->out->model_name || ctx->decls.count > 0) {
@@ -467,9 +563,19 @@ static void model_line(ParseCtx *ctx, const char *name, SrcSpan name_span, SrcSp
 %token AND "'and'" OR "'or'" NOT "'not'"
 %token PLASTICITY "'plasticity'" SYNAPSE "'synapse'" PRE "'pre'" POST "'post'"
 %token BOUNDS "'bounds'" ON "'on'" EVERY "'every'" MODULATOR "'modulator'" RELEASE "'release'"
+%token PROTOCOL "'protocol'" ENSEMBLES "'ensembles'" SEQUENCE "'sequence'" STIMULUS "'stimulus'"
+%token REPEAT "'repeat'" TRIALS "'trials'" PHASE "'phase'" SESSION "'session'" TEST "'test'"
+%token SLEEP "'sleep'" CUE "'cue'" TEACH "'teach'" RATE "'rate'" FOR "'for'" CURRENT "'current'"
+%token REST "'rest'" BACKGROUND "'background'" REWARD "'reward'" WHEN "'when'" AFTER "'after'"
+%token SET "'set'" CHECKPOINT "'checkpoint'" RESTORE "'restore'" MEASURE "'measure'" OFF "'off'"
+%token DOTDOT "'..'"
 %token ARROW "'->'" LE "'<='" GE "'>='" EQ "'=='" NE "'!='"
 %token ADD_ASSIGN "'+='" SUB_ASSIGN "'-='" MUL_ASSIGN "'*='"
 
+/* `current M1.exc [..]`: a '[' after a stimulus target indexes it (shift),
+ * it never starts a list (reduce). */
+%precedence TARGET_NAME
+%precedence '['
 %left OR
 %left AND
 %precedence NOT
@@ -481,7 +587,12 @@ static void model_line(ParseCtx *ctx, const char *name, SrcSpan name_span, SrcSp
 
 %type <decl> decl use_decl param_decl neuron_decl region_decl member project_decl
 %type <decl> drive_decl simulation_decl record_decl plasticity_decl modulator_decl release_decl
-%type <decl> weights_target
+%type <decl> weights_target sequence_decl stimulus_decl protocol_decl
+%type <stmt> pstmt
+%type <list> pstmts pblock ens_items proj_refs opt_proj_refs
+%type <arg> ens_item
+%type <expr> ens_bound target proj_ref opt_when opt_after opt_for
+%type <op> named_kw
 %type <stmt> nitem assign pitem setting ritem
 %type <list> nitems assigns members pitems settings path_parts use_names ritems module_parts
 %type <list> opt_args args exprs path_list
@@ -520,6 +631,7 @@ decl
     : use_decl | param_decl | neuron_decl | region_decl | project_decl
     | drive_decl | simulation_decl | record_decl
     | plasticity_decl | modulator_decl | release_decl
+    | sequence_decl | stimulus_decl | protocol_decl
     ;
 
 path_parts
@@ -639,8 +751,33 @@ member
     | POPULATION IDENT '=' expr IDENT '(' opt_args ')'
         { $$ = mk_population(ctx, @$, $2, @2, $4, $5, @5); $$->args = args_array(ctx, &$7);
           $$->nargs = $7.count; }
+    | ENSEMBLES IDENT '=' IDENT '(' expr ')'
+        { $$ = mk_ensembles(ctx, @$, $2, @2, (AstList){0});
+          if (expect_word(ctx, (Word){$4, @4, "split", NULL})) $$->expr = $6; }
+    | ENSEMBLES IDENT '=' '[' ens_items ']'
+        { $$ = mk_ensembles(ctx, @$, $2, @2, $5); }
     | ';'                       { $$ = NULL; }
     | error                     { $$ = NULL; }
+    ;
+
+/* [A, B, C] (named equal parts) or [A: 0..99, 100..199] (index ranges,
+ * inclusive, names optional) */
+ens_items
+    : ens_item                  { $$ = (AstList){0}; push(ctx, &$$, $1); }
+    | ens_items ',' ens_item    { $$ = $1; push(ctx, &$$, $3); }
+    ;
+
+ens_item
+    : IDENT                     { $$ = mk_arg(ctx, $1, @1, NULL); }
+    | IDENT ':' ens_bound DOTDOT ens_bound
+                                { $$ = mk_arg(ctx, $1, @1, mk_pair(ctx, $3, $5, @3, @5)); }
+    | ens_bound DOTDOT ens_bound
+                                { $$ = mk_arg(ctx, NULL, @1, mk_pair(ctx, $1, $3, @1, @3)); }
+    ;
+
+ens_bound
+    : NUMBER                    { $$ = mk_value(ctx, EXPR_NUMBER, $1, @$); }
+    | path_parts                { $$ = mk_name(ctx, $1, @$); }
     ;
 
 /* ---- projections ------------------------------------------------------------------ */
@@ -758,6 +895,127 @@ opt_delay
     | DELAY expr                { $$ = $2; }
     ;
 
+/* ---- sequences, stimuli and protocols (sections 15-16) ------------------------------- */
+
+/* sequence := "sequence" IDENT "=" POP "[" exprs "]" "every" expr ("{" settings "}")? */
+sequence_decl
+    : SEQUENCE IDENT '=' expr EVERY expr
+        { $$ = mk_sequence(ctx, @$, $2, @2, $4, $6, (AstList){0}); }
+    | SEQUENCE IDENT '=' expr EVERY expr '{' settings '}'
+        { $$ = mk_sequence(ctx, @$, $2, @2, $4, $6, $8); }
+    ;
+
+/* stimulus := "stimulus" path "weight" expr "port" IDENT */
+stimulus_decl
+    : STIMULUS path WEIGHT expr PORT IDENT
+        { $$ = ast_decl_new(ctx->arena, DECL_STIMULUS, @$); $$->dst = $2; $$->expr = $4;
+          $$->port = $6; $$->port_span = @6; }
+    ;
+
+/* protocol := "protocol" IDENT STRING? "{" pstmt* "}"; the words of its
+ * statements are keywords only inside its braces (lexer.l). */
+protocol_decl
+    : PROTOCOL IDENT opt_doc '{' pstmts '}'
+        { $$ = mk_block(ctx, DECL_PROTOCOL, @$, $5); set_name($$, $2, @2); $$->doc = $3; }
+    | PROTOCOL error '{' pstmts '}'
+        { $$ = NULL; }
+    ;
+
+pstmts
+    : %empty                    { $$ = (AstList){0}; }
+    | pstmts pstmt              { $$ = $1; push(ctx, &$$, $2); }
+    ;
+
+pblock
+    : '{' pstmts '}'            { $$ = $2; }
+    ;
+
+named_kw
+    : PHASE                     { $$ = 1; }
+    | SESSION                   { $$ = 2; }
+    | TEST                      { $$ = 3; }
+    ;
+
+pstmt
+    : REPEAT IDENT ens_bound DOTDOT ens_bound pblock
+        { $$ = mk_repeat(ctx, @$, $2, @2, $3, $5, 0, $6); }
+    | REPEAT expr TRIALS pblock { $$ = mk_repeat(ctx, @$, NULL, @1, $2, NULL, 1, $4); }
+    | REPEAT expr pblock        { $$ = mk_repeat(ctx, @$, NULL, @1, $2, NULL, 0, $3); }
+    | named_kw IDENT pblock     { $$ = mk_pblock(ctx, @$, $1, $2, @2, NULL, $3); }
+    | named_kw IDENT REPEAT expr TRIALS pblock
+        { AstList one = {0};
+          push(ctx, &one, mk_repeat(ctx, @$, NULL, @3, $4, NULL, 1, $6));
+          $$ = mk_pblock(ctx, @$, $1, $2, @2, NULL, one); }
+    | SLEEP expr                { $$ = mk_pblock(ctx, @$, 4, "sleep", @1, $2, (AstList){0}); }
+    | SLEEP expr pblock         { $$ = mk_pblock(ctx, @$, 4, "sleep", @1, $2, $3); }
+    | REST expr                 { $$ = mk_pstmt(ctx, STMT_P_REST, @$, NULL, NULL, $2); }
+    | REST expr pblock          { $$ = mk_pblock(ctx, @$, 0, NULL, @1, $2, $3); }
+    | CUE target RATE expr FOR expr
+        { $$ = mk_pstmt(ctx, STMT_P_CUE, @$, $2, $4, $6); }
+    | TEACH IDENT RATE expr opt_for
+        { $$ = mk_pstmt(ctx, STMT_P_TEACH, @$, NULL, $4, $5); $$->name = $2; $$->name_span = @2; }
+    | CURRENT target expr FOR expr
+        { $$ = mk_pstmt(ctx, STMT_P_CURRENT, @$, $2, $3, $5); }
+    | BACKGROUND target RATE expr
+        { $$ = mk_pstmt(ctx, STMT_P_BACKGROUND, @$, $2, $4, NULL); }
+    | REWARD IDENT expr opt_when opt_after
+        { $$ = mk_pstmt(ctx, STMT_P_REWARD, @$, NULL, $3, $5); $$->name = $2; $$->name_span = @2;
+          $$->expr3 = $4; }
+    | SET IDENT expr
+        { $$ = mk_pstmt(ctx, STMT_P_SET, @$, NULL, $3, NULL); $$->name = $2; $$->name_span = @2; }
+    | PLASTICITY ON opt_proj_refs
+        { $$ = mk_plist(ctx, STMT_P_PLASTICITY, @$, $3); $$->variant = 1; }
+    | PLASTICITY OFF opt_proj_refs
+        { $$ = mk_plist(ctx, STMT_P_PLASTICITY, @$, $3); }
+    | CHECKPOINT STRING
+        { $$ = mk_pstmt(ctx, STMT_P_CHECKPOINT, @$, NULL, NULL, NULL); $$->name = $2; $$->name_span = @2; }
+    | RESTORE STRING
+        { $$ = mk_pstmt(ctx, STMT_P_RESTORE, @$, NULL, NULL, NULL); $$->name = $2; $$->name_span = @2; }
+    | MEASURE exprs             { $$ = mk_plist(ctx, STMT_P_MEASURE, @$, $2); }
+    | RECORD exprs              { $$ = mk_plist(ctx, STMT_P_RECORD, @$, $2); }
+    | ';'                       { $$ = NULL; }
+    | error                     { $$ = NULL; }
+    ;
+
+/* A stimulus target: a population, an ensemble by name, or POP[index]. */
+target
+    : path_parts %prec TARGET_NAME { $$ = mk_name(ctx, $1, @$); }
+    | path_parts '[' expr ']'
+        { AstList one = {0}; push(ctx, &one, $3); $$ = mk_index(ctx, mk_name(ctx, $1, @1), one, @$); }
+    ;
+
+opt_for
+    : %empty                    { $$ = NULL; }
+    | FOR expr                  { $$ = $2; }
+    ;
+
+opt_when
+    : %empty                    { $$ = NULL; }
+    | WHEN expr                 { $$ = $2; }
+    ;
+
+opt_after
+    : %empty                    { $$ = NULL; }
+    | AFTER expr                { $$ = $2; }
+    ;
+
+opt_proj_refs
+    : %empty                    { $$ = (AstList){0}; }
+    | proj_refs                 { $$ = $1; }
+    ;
+
+proj_refs
+    : proj_ref                  { $$ = (AstList){0}; push(ctx, &$$, $1); }
+    | proj_refs ',' proj_ref    { $$ = $1; push(ctx, &$$, $3); }
+    ;
+
+/* A projection: its given name, or SRC -> DST. */
+proj_ref
+    : path_parts                { $$ = mk_name(ctx, $1, @$); }
+    | path_parts ARROW path_parts
+        { $$ = mk_pair(ctx, mk_name(ctx, $1, @1), mk_name(ctx, $3, @3), @1, @3); }
+    ;
+
 /* ---- drives, simulation, record ---------------------------------------------------- */
 
 /* drive := "drive" (IDENT ":")? path "poisson" "(" args ")" "weight" expr "port" IDENT */
@@ -782,6 +1040,8 @@ settings
 
 setting
     : IDENT '=' expr            { $$ = mk_stmt(ctx, STMT_SETTING, @$, $1, @1, $3); }
+    | THRESHOLD '=' expr        /* a sequence's activation threshold */
+        { $$ = mk_stmt(ctx, STMT_SETTING, @$, arena_strdup(ctx->arena, "threshold"), @1, $3); }
     | ';'                       { $$ = NULL; }
     | error                     { $$ = NULL; }
     ;
@@ -849,6 +1109,9 @@ primary
     | PRE '.' path_parts        { $$ = mk_side_name(ctx, "pre", $3, @$); }
     | POST '.' path_parts       { $$ = mk_side_name(ctx, "post", $3, @$); }
     | IDENT '(' opt_args ')'    { $$ = mk_call(ctx, $1, @1, $3, @$); $$->args = args_array(ctx, &$3); }
+    | RATE '(' opt_args ')'
+        { $$ = mk_call(ctx, arena_strdup(ctx->arena, "rate"), @1, $3, @$); $$->args = args_array(ctx, &$3); }
+    | path_parts '[' exprs ']'  { $$ = mk_index(ctx, mk_name(ctx, $1, @1), $3, @$); }
     | '(' expr ')'              { $$ = $2; }
     | '[' exprs ']'             { $$ = mk_list(ctx, $2, @$); }
     | '[' ']'                   { $$ = mk_list(ctx, (AstList){0}, @$); }
@@ -868,6 +1131,7 @@ args
 arg
     : expr                      { $$ = mk_arg(ctx, NULL, @1, $1); }
     | IDENT '=' expr            { $$ = mk_arg(ctx, $1, @1, $3); }
+    | expr ARROW expr           { $$ = mk_arg(ctx, NULL, @$, mk_pair(ctx, $1, $3, @1, @3)); }
     ;
 
 exprs
@@ -892,16 +1156,16 @@ const char *parse_token_name(int symbol_kind)
 typedef struct TokenGroup {
     const char *name;
     int marker[2];
-    int members[16];          /* 0-terminated */
+    int members[20];          /* 0-terminated */
 } TokenGroup;
 
 static const TokenGroup token_groups[] = {
     {"an expression", {TOK_NUMBER, '('},
      {TOK_NUMBER, TOK_QUANTITY, TOK_IDENT, '(', '-', TOK_NOT, TOK_TRUE, TOK_FALSE, '[', TOK_PRE,
-      TOK_POST, 0}},
+      TOK_POST, TOK_RATE, 0}},
     {"an operator", {'+', '*'},
      {'+', '-', '*', '/', '^', '<', '>', TOK_LE, TOK_GE, TOK_EQ, TOK_NE, TOK_AND, TOK_OR, '.',
-      '(', 0}},
+      '(', '[', 0}},
     {"a neuron item", {TOK_THRESHOLD, TOK_REFRACTORY},
      {TOK_PARAM, TOK_STATE, TOK_LET, TOK_DERIV, TOK_THRESHOLD, TOK_RESET, TOK_REFRACTORY,
       TOK_INPUT, TOK_METHOD, 0}},
@@ -912,7 +1176,12 @@ static const TokenGroup token_groups[] = {
       TOK_EVERY, 0}},
     {"a declaration", {TOK_NEURON, TOK_REGION},
      {TOK_MODEL, TOK_USE, TOK_PARAM, TOK_NEURON, TOK_REGION, TOK_PROJECT, TOK_DRIVE,
-      TOK_SIMULATION, TOK_RECORD, TOK_PLASTICITY, TOK_MODULATOR, TOK_RELEASE, 0}},
+      TOK_SIMULATION, TOK_RECORD, TOK_PLASTICITY, TOK_MODULATOR, TOK_RELEASE, TOK_PROTOCOL,
+      TOK_SEQUENCE, TOK_STIMULUS, 0}},
+    {"a protocol statement", {TOK_CUE, TOK_REWARD},
+     {TOK_REPEAT, TOK_PHASE, TOK_SESSION, TOK_TEST, TOK_SLEEP, TOK_REST, TOK_CUE, TOK_TEACH,
+      TOK_CURRENT, TOK_BACKGROUND, TOK_REWARD, TOK_SET, TOK_PLASTICITY, TOK_CHECKPOINT,
+      TOK_RESTORE, 0}},
     /* words the grammar reads as identifiers where only they can stand */
     {"'spikes' or 'weights'", {TOK_SPIKES, TOK_IDENT}, {TOK_SPIKES, TOK_IDENT, 0}},
     {"'weight'", {TOK_WEIGHT, TOK_IDENT}, {TOK_WEIGHT, TOK_IDENT, 0}},
@@ -1010,7 +1279,8 @@ static bool starts_outer_item(const ParseOpener *o, yysymbol_kind_t tok)
 {
     static const int top[] = {TOK_MODEL, TOK_USE, TOK_PARAM, TOK_NEURON, TOK_REGION,
                               TOK_PROJECT, TOK_DRIVE, TOK_SIMULATION, TOK_RECORD,
-                              TOK_PLASTICITY, TOK_MODULATOR, TOK_RELEASE};
+                              TOK_PLASTICITY, TOK_MODULATOR, TOK_RELEASE, TOK_PROTOCOL,
+                              TOK_SEQUENCE, TOK_STIMULUS};
     static const int neuron[] = {TOK_PARAM, TOK_STATE, TOK_LET, TOK_DERIV, TOK_THRESHOLD,
                                  TOK_RESET, TOK_REFRACTORY, TOK_INPUT, TOK_METHOD};
     static const int rule[] = {TOK_PARAM, TOK_SYNAPSE, TOK_PRE, TOK_POST, TOK_DERIV, TOK_LET,

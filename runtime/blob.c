@@ -6,8 +6,9 @@
  *
  * Layout written: the EngramModelDesc at offset 0, then the sections in the
  * order params, pops, states, ports, lin_vars, coefs, projs, drives, insns,
- * list, vars, modulators, releases, weight_recs, strings, each 8-aligned, with zero padding so that equal models give
- * equal bytes.  String offset 0 is always the empty string.
+ * list, vars, modulators, releases, weight_recs, idx, ens_groups, sequences,
+ * stimuli, measures, stmts, protocols, strings, each 8-aligned, with zero
+ * padding so that equal models give equal bytes.  String offset 0 is always the empty string.
  *
  * Order: errors, the growable tables, the writer, validation, the view.
  */
@@ -64,13 +65,17 @@ static uint32_t table_push(Table *t, const void *row)
 }
 
 enum { T_PARAM, T_POP, T_STATE, T_PORT, T_LINVAR, T_COEF, T_PROJ, T_DRIVE, T_INSN, T_LIST,
-       T_VAR, T_MOD, T_REL, T_WREC, T_COUNT };
+       T_VAR, T_MOD, T_REL, T_WREC, T_IDX, T_ENS, T_SEQ, T_STIM, T_MEAS, T_STMT, T_PROTO,
+       T_COUNT };
 
 static const size_t row_sizes[T_COUNT] = {
     sizeof(EngramParamDesc), sizeof(EngramPopDesc), sizeof(EngramStateDesc),
     sizeof(EngramPortDesc), sizeof(uint32_t), sizeof(EngramCode), sizeof(EngramProjDesc),
     sizeof(EngramDriveDesc), sizeof(EngramInsn), sizeof(double), sizeof(EngramVarDesc),
     sizeof(EngramModulatorDesc), sizeof(EngramReleaseDesc), sizeof(EngramWeightRecDesc),
+    sizeof(uint32_t), sizeof(EngramEnsGroupDesc), sizeof(EngramSequenceDesc),
+    sizeof(EngramStimulusDesc), sizeof(EngramMeasureDesc), sizeof(EngramStmtDesc),
+    sizeof(EngramProtocolDesc),
 };
 
 /* ---- the writer ------------------------------------------------------------ */
@@ -188,6 +193,21 @@ uint32_t engram_blob_var(EngramBlobWriter *w, const EngramVarDesc *v) { return t
 uint32_t engram_blob_modulator(EngramBlobWriter *w, const EngramModulatorDesc *m) { return table_push(&w->t[T_MOD], m); }
 uint32_t engram_blob_release(EngramBlobWriter *w, const EngramReleaseDesc *r) { return table_push(&w->t[T_REL], r); }
 uint32_t engram_blob_weight_rec(EngramBlobWriter *w, const EngramWeightRecDesc *r) { return table_push(&w->t[T_WREC], r); }
+uint32_t engram_blob_idx(EngramBlobWriter *w, uint32_t v) { return table_push(&w->t[T_IDX], &v); }
+uint32_t engram_blob_idx_count(const EngramBlobWriter *w) { return (uint32_t)w->t[T_IDX].len; }
+uint32_t engram_blob_ens_group(EngramBlobWriter *w, const EngramEnsGroupDesc *g) { return table_push(&w->t[T_ENS], g); }
+uint32_t engram_blob_sequence(EngramBlobWriter *w, const EngramSequenceDesc *q) { return table_push(&w->t[T_SEQ], q); }
+uint32_t engram_blob_stimulus(EngramBlobWriter *w, const EngramStimulusDesc *x) { return table_push(&w->t[T_STIM], x); }
+uint32_t engram_blob_measure(EngramBlobWriter *w, const EngramMeasureDesc *x) { return table_push(&w->t[T_MEAS], x); }
+uint32_t engram_blob_stmt(EngramBlobWriter *w, const EngramStmtDesc *x) { return table_push(&w->t[T_STMT], x); }
+uint32_t engram_blob_stmt_count(const EngramBlobWriter *w) { return (uint32_t)w->t[T_STMT].len; }
+uint32_t engram_blob_protocol(EngramBlobWriter *w, const EngramProtocolDesc *p) { return table_push(&w->t[T_PROTO], p); }
+
+void engram_blob_stmt_set(EngramBlobWriter *w, uint32_t i, const EngramStmtDesc *x)
+{
+    if (i < w->t[T_STMT].len)
+        memcpy(w->t[T_STMT].data + (size_t)i * sizeof *x, x, sizeof *x);
+}
 
 static uint64_t align8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
 
@@ -223,6 +243,14 @@ uint8_t *engram_blob_finish(EngramBlobWriter *w, const EngramModelDesc *hdr, uin
     d.nmodulators = (uint32_t)w->t[T_MOD].len;
     d.nreleases = (uint32_t)w->t[T_REL].len;
     d.nweight_recs = (uint32_t)w->t[T_WREC].len;
+    d.nidx = (uint32_t)w->t[T_IDX].len;
+    d.nens_groups = (uint32_t)w->t[T_ENS].len;
+    d.nsequences = (uint32_t)w->t[T_SEQ].len;
+    d.nstimuli = (uint32_t)w->t[T_STIM].len;
+    d.nmeasures = (uint32_t)w->t[T_MEAS].len;
+    d.nstmts = (uint32_t)w->t[T_STMT].len;
+    d.nprotocols = (uint32_t)w->t[T_PROTO].len;
+    d.pad_ = 0;
     d.strings_size = (uint32_t)w->slen;
     d.params_off = offs[T_PARAM];
     d.pops_off = offs[T_POP];
@@ -238,6 +266,13 @@ uint8_t *engram_blob_finish(EngramBlobWriter *w, const EngramModelDesc *hdr, uin
     d.modulators_off = offs[T_MOD];
     d.releases_off = offs[T_REL];
     d.weight_recs_off = offs[T_WREC];
+    d.idx_off = offs[T_IDX];
+    d.ens_groups_off = offs[T_ENS];
+    d.sequences_off = offs[T_SEQ];
+    d.stimuli_off = offs[T_STIM];
+    d.measures_off = offs[T_MEAS];
+    d.stmts_off = offs[T_STMT];
+    d.protocols_off = offs[T_PROTO];
     d.strings_off = strings_off;
     d.total_size = off;
     /* fixed-size text fields always end in NUL */
@@ -297,6 +332,13 @@ static const char *check_tables(const EngramModelDesc *d, uint64_t size)
         !section_ok(size, d->modulators_off, d->nmodulators, sizeof(EngramModulatorDesc)) ||
         !section_ok(size, d->releases_off, d->nreleases, sizeof(EngramReleaseDesc)) ||
         !section_ok(size, d->weight_recs_off, d->nweight_recs, sizeof(EngramWeightRecDesc)) ||
+        !section_ok(size, d->idx_off, d->nidx, sizeof(uint32_t)) ||
+        !section_ok(size, d->ens_groups_off, d->nens_groups, sizeof(EngramEnsGroupDesc)) ||
+        !section_ok(size, d->sequences_off, d->nsequences, sizeof(EngramSequenceDesc)) ||
+        !section_ok(size, d->stimuli_off, d->nstimuli, sizeof(EngramStimulusDesc)) ||
+        !section_ok(size, d->measures_off, d->nmeasures, sizeof(EngramMeasureDesc)) ||
+        !section_ok(size, d->stmts_off, d->nstmts, sizeof(EngramStmtDesc)) ||
+        !section_ok(size, d->protocols_off, d->nprotocols, sizeof(EngramProtocolDesc)) ||
         !section_ok(size, d->strings_off, d->strings_size, 1))
         return "a table lies outside the blob";
     if (d->strings_size == 0 ||
@@ -573,6 +615,199 @@ static const char *check_plasticity_tables(const uint8_t *b, const EngramModelDe
     return why;
 }
 
+/* ---- ensembles, sequences, stimuli, measures, protocols ---------------------------- */
+
+static bool idx_range_ok(const EngramModelDesc *d, uint32_t first, uint32_t n)
+{
+    return first <= d->nidx && n <= d->nidx - first;
+}
+
+/* Protocol expressions: params, loop variables below nvars, measures only in conditions. */
+static bool proto_code_ok(const uint8_t *b, const EngramModelDesc *d, EngramCode c, uint32_t nvars,
+                          bool measures)
+{
+    const EngramInsn *in = ENGRAM_TABLE(b, EngramInsn, d->insns_off);
+    if (engram_code_check(in, d->ninsns, c, d->nparams,
+                          ENGRAM_CODE_ALLOW_EMPTY | ENGRAM_CODE_ALLOW_PROTO))
+        return false;
+    for (uint32_t k = 0; k < c.count; k++) {
+        const EngramInsn *x = &in[c.first + k];
+        if (x->op == ENGRAM_OP_VAR && x->arg >= nvars)
+            return false;
+        if (x->op == ENGRAM_OP_MEASURE && (!measures || x->arg >= d->nmeasures))
+            return false;
+    }
+    return true;
+}
+
+static bool target_ok(const uint8_t *b, const EngramModelDesc *d, const EngramTargetDesc *t,
+                      uint32_t nvars)
+{
+    const EngramEnsGroupDesc *g = ENGRAM_TABLE(b, EngramEnsGroupDesc, d->ens_groups_off);
+    if (t->pop >= d->npops)
+        return false;
+    if (t->group == ENGRAM_NONE)
+        return t->index.count == 0;
+    return t->group < d->nens_groups && g[t->group].pop == t->pop && t->index.count > 0 &&
+           proto_code_ok(b, d, t->index, nvars, false);
+}
+
+static const char *check_ens_group(const uint8_t *b, const EngramModelDesc *d,
+                                   const EngramEnsGroupDesc *g)
+{
+    const uint32_t *idx = ENGRAM_TABLE(b, uint32_t, d->idx_off);
+    if (g->pop >= d->npops || g->kind > ENGRAM_ENS_RANGES)
+        return "an ensemble group has an unknown population or kind";
+    if (g->kind == ENGRAM_ENS_SPLIT && !scalar_param(b, d, g->count_param))
+        return "an ensemble split count is not a parameter";
+    if (g->kind == ENGRAM_ENS_RANGES) {
+        if (g->nens > d->nidx / 2 || !idx_range_ok(d, g->first_range, 2 * g->nens))
+            return "ensemble ranges lie outside the index table";
+        for (uint32_t k = 0; k < 2 * g->nens; k++)
+            if (!scalar_param(b, d, idx[g->first_range + k]))
+                return "an ensemble range bound is not a parameter";
+    }
+    if (!idx_range_ok(d, g->first_name, g->nnames))
+        return "ensemble names lie outside the index table";
+    for (uint32_t k = 0; k < g->nnames; k++)
+        if (!str_ok(d, idx[g->first_name + k]))
+            return "an ensemble name is outside the string table";
+    return NULL;
+}
+
+static const char *check_sequence(const uint8_t *b, const EngramModelDesc *d,
+                                  const EngramSequenceDesc *q)
+{
+    if (!str_ok(d, q->name) || q->group >= d->nens_groups || q->nelems == 0 ||
+        !idx_range_ok(d, q->first_elem, q->nelems))
+        return "a sequence's name, ensembles or elements are not in their tables";
+    if (!scalar_param(b, d, q->interval_param) || !scalar_param(b, d, q->threshold_param) ||
+        !scalar_param(b, d, q->window_param))
+        return "a sequence's interval, threshold or window is not a parameter";
+    return NULL;
+}
+
+static const char *check_measure(const uint8_t *b, const EngramModelDesc *d,
+                                 const EngramMeasureDesc *x)
+{
+    if (!str_ok(d, x->name) || x->kind > ENGRAM_MEASURE_SPARSENESS)
+        return "a measure has an unknown name or kind";
+    bool seq = x->seq != ENGRAM_NONE;
+    if (seq && x->seq >= d->nsequences)
+        return "a measure's sequence is not in its table";
+    switch ((EngramMeasureKind)x->kind) {
+    case ENGRAM_MEASURE_RECALL: case ENGRAM_MEASURE_ORDER: case ENGRAM_MEASURE_JITTER:
+    case ENGRAM_MEASURE_REPLAY:
+        return seq ? NULL : "a sequence measure has no sequence";
+    case ENGRAM_MEASURE_SPARSENESS:
+        return seq || target_ok(b, d, &x->a, UINT32_MAX) ? NULL : "a sparseness has no target";
+    case ENGRAM_MEASURE_RATE:
+        return target_ok(b, d, &x->a, UINT32_MAX) ? NULL : "a rate has no sound target";
+    case ENGRAM_MEASURE_WEIGHT:
+        return target_ok(b, d, &x->a, UINT32_MAX) && target_ok(b, d, &x->b, UINT32_MAX)
+                   ? NULL : "a weight measure has no sound targets";
+    }
+    return "a measure has an unknown kind";
+}
+
+static const char *check_stmt(const uint8_t *b, const EngramModelDesc *d,
+                              const EngramProtocolDesc *p, uint32_t i)
+{
+    const EngramStmtDesc *x = &ENGRAM_TABLE(b, EngramStmtDesc, d->stmts_off)[i];
+    const uint32_t *idx = ENGRAM_TABLE(b, uint32_t, d->idx_off);
+    uint32_t end = p->first_stmt + p->nstmts, nv = p->nvars;
+    if (x->kind > ENGRAM_STMT_RECORD || x->end <= i || x->end > end)
+        return "a protocol statement has an unknown kind or a bad extent";
+    if (!str_ok(d, x->name) || !proto_code_ok(b, d, x->a, nv, false) ||
+        !proto_code_ok(b, d, x->b, nv, false) || !proto_code_ok(b, d, x->cond, nv, true))
+        return "a protocol statement has a bad name or expression";
+    bool leaf = x->kind != ENGRAM_STMT_BLOCK && x->kind != ENGRAM_STMT_REPEAT;
+    if (leaf && x->end != i + 1)
+        return "a protocol statement without a body has children";
+    switch ((EngramStmtKind)x->kind) {
+    case ENGRAM_STMT_BLOCK:
+        return x->block <= ENGRAM_BLOCK_SLEEP ? NULL : "a protocol block has an unknown kind";
+    case ENGRAM_STMT_REPEAT:
+        return (x->var == ENGRAM_NONE || x->var < nv) && x->a.count && x->b.count
+                   ? NULL : "a repeat has a bad variable or range";
+    case ENGRAM_STMT_CUE: case ENGRAM_STMT_CURRENT: case ENGRAM_STMT_BACKGROUND:
+        return target_ok(b, d, &x->target, nv) && x->a.count ? NULL : "a stimulus has a bad target";
+    case ENGRAM_STMT_TEACH:
+        return x->ref < d->nsequences && x->a.count ? NULL : "a teach has a bad sequence";
+    case ENGRAM_STMT_REST:
+        return x->b.count ? NULL : "a rest has no duration";
+    case ENGRAM_STMT_REWARD: case ENGRAM_STMT_SET:
+        return x->ref < d->nmodulators && x->a.count ? NULL : "a reward or set has a bad modulator";
+    case ENGRAM_STMT_PLASTICITY:
+        if (x->ref > 1 || !idx_range_ok(d, x->first_idx, x->nidx))
+            return "a plasticity statement has bad projections";
+        for (uint32_t k = 0; k < x->nidx; k++)
+            if (idx[x->first_idx + k] >= d->nprojs)
+                return "a plasticity statement names an unknown projection";
+        return NULL;
+    case ENGRAM_STMT_CHECKPOINT: case ENGRAM_STMT_RESTORE:
+        return NULL;
+    case ENGRAM_STMT_MEASURE: case ENGRAM_STMT_RECORD:
+        if (!idx_range_ok(d, x->first_idx, x->nidx))
+            return "a measure statement has bad measures";
+        for (uint32_t k = 0; k < x->nidx; k++)
+            if (idx[x->first_idx + k] >= d->nmeasures)
+                return "a measure statement names an unknown measure";
+        return NULL;
+    }
+    return "a protocol statement has an unknown kind";
+}
+
+static const char *check_protocol(const uint8_t *b, const EngramModelDesc *d,
+                                  const EngramProtocolDesc *p)
+{
+    const uint32_t *idx = ENGRAM_TABLE(b, uint32_t, d->idx_off);
+    if (!str_ok(d, p->name) || p->nstmts == 0 || p->first_stmt > d->nstmts ||
+        p->nstmts > d->nstmts - p->first_stmt || !idx_range_ok(d, p->first_var, p->nvars))
+        return "a protocol's statements or variables lie outside their tables";
+    for (uint32_t k = 0; k < p->nvars; k++)
+        if (!str_ok(d, idx[p->first_var + k]))
+            return "a protocol variable's name is outside the string table";
+    const EngramStmtDesc *st = ENGRAM_TABLE(b, EngramStmtDesc, d->stmts_off);
+    if (st[p->first_stmt].end != p->first_stmt + p->nstmts)
+        return "a protocol's top statement does not span it";
+    for (uint32_t i = p->first_stmt; i < p->first_stmt + p->nstmts; i++) {
+        const char *why = check_stmt(b, d, p, i);
+        if (why)
+            return why;
+        /* children tile the parent's extent exactly: a tree, walked without recursion */
+        uint32_t c = i + 1;
+        while (c < st[i].end && st[c].end > c && st[c].end <= st[i].end)
+            c = st[c].end;
+        if (c != st[i].end)
+            return "a protocol statement's children do not tile its extent";
+    }
+    return NULL;
+}
+
+static const char *check_protocol_tables(const uint8_t *b, const EngramModelDesc *d)
+{
+    const char *why = NULL;
+    const EngramEnsGroupDesc *g = ENGRAM_TABLE(b, EngramEnsGroupDesc, d->ens_groups_off);
+    for (uint32_t i = 0; !why && i < d->nens_groups; i++)
+        why = check_ens_group(b, d, &g[i]);
+    const EngramSequenceDesc *q = ENGRAM_TABLE(b, EngramSequenceDesc, d->sequences_off);
+    for (uint32_t i = 0; !why && i < d->nsequences; i++)
+        why = check_sequence(b, d, &q[i]);
+    const EngramStimulusDesc *s = ENGRAM_TABLE(b, EngramStimulusDesc, d->stimuli_off);
+    for (uint32_t i = 0; !why && i < d->nstimuli; i++)
+        if (s[i].pop >= d->npops || !scalar_param(b, d, s[i].weight_param) ||
+            s[i].port >= ENGRAM_TABLE(b, EngramPopDesc, d->pops_off)[s[i].pop].nports)
+            why = "a stimulus has an unknown population, weight or port";
+    const EngramMeasureDesc *x = ENGRAM_TABLE(b, EngramMeasureDesc, d->measures_off);
+    for (uint32_t i = 0; !why && i < d->nmeasures; i++)
+        why = check_measure(b, d, &x[i]);
+    const EngramProtocolDesc *p = ENGRAM_TABLE(b, EngramProtocolDesc, d->protocols_off);
+    for (uint32_t i = 0; !why && i < d->nprotocols; i++)
+        why = check_protocol(b, d, &p[i]);
+    return why;
+}
+
 const char *engram_blob_validate(const uint8_t *blob, uint64_t size)
 {
     if (!blob)
@@ -611,6 +846,8 @@ const char *engram_blob_validate(const uint8_t *blob, uint64_t size)
         why = check_drive(blob, d, &drives[i]);
     if (!why)
         why = check_plasticity_tables(blob, d);
+    if (!why)
+        why = check_protocol_tables(blob, d);
     return why;
 }
 
@@ -643,6 +880,13 @@ int engram_model_open(EngramModel *m, const EngramProgram *prog, EngramError *er
     m->modulators = ENGRAM_TABLE(b, EngramModulatorDesc, d->modulators_off);
     m->releases = ENGRAM_TABLE(b, EngramReleaseDesc, d->releases_off);
     m->weight_recs = ENGRAM_TABLE(b, EngramWeightRecDesc, d->weight_recs_off);
+    m->idx = ENGRAM_TABLE(b, uint32_t, d->idx_off);
+    m->ens_groups = ENGRAM_TABLE(b, EngramEnsGroupDesc, d->ens_groups_off);
+    m->sequences = ENGRAM_TABLE(b, EngramSequenceDesc, d->sequences_off);
+    m->stimuli = ENGRAM_TABLE(b, EngramStimulusDesc, d->stimuli_off);
+    m->measures = ENGRAM_TABLE(b, EngramMeasureDesc, d->measures_off);
+    m->stmts = ENGRAM_TABLE(b, EngramStmtDesc, d->stmts_off);
+    m->protocols = ENGRAM_TABLE(b, EngramProtocolDesc, d->protocols_off);
     m->kernels = prog->kernels;
     return 0;
 }

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define ENGRAM_BLOB_MAGIC   0x4d524745u   /* "EGRM" */
-#define ENGRAM_ABI_VERSION  2u
+#define ENGRAM_ABI_VERSION  3u
 #define ENGRAM_NONE         0xffffffffu   /* "no index" in any table field */
 
 /* Exit codes shared by engramc and simulators. */
@@ -57,6 +57,8 @@ typedef enum EngramOpcode {
     ENGRAM_OP_UNIFORM,     /* pops high, low (low pushed first): pushes a draw */
     ENGRAM_OP_NORMAL,      /* pops sd, mean */
     ENGRAM_OP_NORMAL_CLIP, /* pops max, min, sd, mean (NaN bound = none) */
+    ENGRAM_OP_VAR,         /* push protocol loop variable arg (protocol expressions) */
+    ENGRAM_OP_MEASURE,     /* push the value of measure arg now (protocol conditions) */
     ENGRAM_OP_COUNT
 } EngramOpcode;
 
@@ -237,6 +239,119 @@ typedef struct EngramDriveDesc {
     uint32_t stream;
 } EngramDriveDesc;
 
+/* ---- ensembles, sequences, stimuli, measures, protocols (docs/language.md 15-17) ---------
+ * Every list below (ensemble ranges and names, sequence elements, the
+ * measures of a `measure` statement, the projections of a `plasticity`
+ * statement, protocol variable names) lives in one table of uint32 values,
+ * the index table (EngramModelDesc.idx_off), addressed by (first, count). */
+
+typedef enum EngramEnsKind {
+    ENGRAM_ENS_SPLIT = 0,   /* split(n): ensemble k of n over size N is [k N / n, (k+1) N / n) */
+    ENGRAM_ENS_RANGES,      /* explicit ranges: ensemble k is [lo_k, hi_k] (inclusive) */
+} EngramEnsKind;
+
+/* `ensembles POP = split(n)` or `ensembles POP = (A: 0..99, B: 100..199)`. */
+typedef struct EngramEnsGroupDesc {
+    uint32_t pop;
+    uint32_t kind;            /* EngramEnsKind */
+    uint32_t count_param;     /* SPLIT: the number of ensembles (an integer param) */
+    uint32_t nens;            /* RANGES: number of ensembles */
+    uint32_t first_range;     /* RANGES: idx table, 2 param indices (lo, hi) per ensemble */
+    uint32_t first_name;      /* idx table: nnames string offsets (0: unnamed) */
+    uint32_t nnames;          /* 0, or the number of ensembles */
+} EngramEnsGroupDesc;
+
+/* A population or one ensemble of it, as a stimulus target or measure argument. */
+typedef struct EngramTargetDesc {
+    uint32_t pop;
+    uint32_t group;           /* ensemble group, or ENGRAM_NONE: the whole population */
+    EngramCode index;         /* group: which ensemble (may read loop variables) */
+} EngramTargetDesc;
+
+/* `sequence NAME = POP[i, j, ...] every T (threshold = x, window = W)`. */
+typedef struct EngramSequenceDesc {
+    uint32_t name;
+    uint32_t group;           /* the ensemble group of the elements */
+    uint32_t first_elem, nelems;   /* idx table: ensemble indices */
+    uint32_t interval_param;  /* ms between element onsets */
+    uint32_t threshold_param; /* activation: spikes per neuron within the window */
+    uint32_t window_param;    /* activation window (ms) */
+    uint32_t stream;          /* RNG stream of the replay shuffles */
+} EngramSequenceDesc;
+
+/* `stimulus POP weight W port P`: how protocol stimuli (cue, teach,
+ * background) enter a neuron population: each stimulus event adds W to the
+ * port.  Poisson source populations need none (a stimulus adds spikes). */
+typedef struct EngramStimulusDesc {
+    uint32_t pop, port, weight_param;
+} EngramStimulusDesc;
+
+typedef enum EngramMeasureKind {
+    ENGRAM_MEASURE_RECALL = 0, ENGRAM_MEASURE_ORDER, ENGRAM_MEASURE_JITTER,
+    ENGRAM_MEASURE_REPLAY, ENGRAM_MEASURE_RATE, ENGRAM_MEASURE_WEIGHT,
+    ENGRAM_MEASURE_SPARSENESS,
+} EngramMeasureKind;
+
+/* One measure as written in the model ("recall(reach_A)"); docs/measures.md. */
+typedef struct EngramMeasureDesc {
+    uint32_t name;            /* string offset: the text as written, the column name */
+    uint32_t kind;            /* EngramMeasureKind */
+    uint32_t seq;             /* RECALL ORDER JITTER REPLAY, SPARSENESS of a sequence; else NONE */
+    EngramTargetDesc a, b;    /* RATE, SPARSENESS of a target: a; WEIGHT: a -> b */
+} EngramMeasureDesc;
+
+typedef enum EngramStmtKind {
+    ENGRAM_STMT_BLOCK = 0,    /* block (kind in `block`), children run in order, then `b` (duration) */
+    ENGRAM_STMT_REPEAT,       /* children run for var = a, a+1, ..., b (inclusive) */
+    ENGRAM_STMT_CUE,          /* target gets Poisson stimulus of rate a for duration b */
+    ENGRAM_STMT_TEACH,        /* sequence `ref`: element k gets rate a during [k T, k T + b) (b empty: T) */
+    ENGRAM_STMT_CURRENT,      /* target's I_ext = a for duration b */
+    ENGRAM_STMT_REST,         /* nothing for duration b */
+    ENGRAM_STMT_BACKGROUND,   /* target gets rate a until the end of the enclosing block */
+    ENGRAM_STMT_REWARD,       /* modulator `ref` += a, if cond (empty: always), after delay b (empty: now) */
+    ENGRAM_STMT_SET,          /* modulator `ref` level and baseline = a until the end of the enclosing block */
+    ENGRAM_STMT_PLASTICITY,   /* `ref` = 1 on / 0 off, for the projections in idx (none: all plastic)
+                                 until the end of the enclosing block */
+    ENGRAM_STMT_CHECKPOINT,   /* write checkpoint `name` (a template: {var} is replaced) */
+    ENGRAM_STMT_RESTORE,      /* restore checkpoint `name` written earlier in this run */
+    ENGRAM_STMT_MEASURE,      /* measures in idx: into the current trial's row */
+    ENGRAM_STMT_RECORD,       /* measures in idx: over the enclosing block, into summary.json */
+} EngramStmtKind;
+
+typedef enum EngramBlockKind {
+    ENGRAM_BLOCK_PLAIN = 0,   /* { ... } with a duration: `rest T { ... }` */
+    ENGRAM_BLOCK_PHASE,       /* phase NAME { ... } */
+    ENGRAM_BLOCK_SESSION,     /* session NAME { ... } */
+    ENGRAM_BLOCK_TEST,        /* test NAME { ... }: measures reported separately */
+    ENGRAM_BLOCK_SLEEP,       /* sleep [NAME] T { ... }: offline phase */
+} EngramBlockKind;
+
+/* One protocol statement.  Statements are stored in preorder: the children
+ * of statement i are i+1 .. end-1, the first child at i+1 and each next one
+ * at the previous child's `end`. */
+typedef struct EngramStmtDesc {
+    uint32_t kind;            /* EngramStmtKind */
+    uint32_t end;             /* index (in the statement table) after this subtree */
+    uint32_t block;           /* BLOCK: EngramBlockKind; REPEAT: 1 when its iterations are trials */
+    uint32_t name;            /* BLOCK: name (0: none); CHECKPOINT, RESTORE: the name template */
+    uint32_t var;             /* REPEAT: loop variable slot, or ENGRAM_NONE */
+    uint32_t ref;             /* TEACH: sequence; REWARD, SET: modulator; PLASTICITY: 1 on / 0 off */
+    uint32_t first_idx, nidx; /* PLASTICITY: projections; MEASURE, RECORD: measures */
+    uint32_t line;            /* source line, for messages */
+    EngramTargetDesc target;  /* CUE, CURRENT, BACKGROUND */
+    EngramCode a, b;          /* see EngramStmtKind; times in ms, rates in 1/ms, currents in pA */
+    EngramCode cond;          /* REWARD: condition (may read measures), empty: always */
+} EngramStmtDesc;
+
+/* `protocol NAME { ... }`: its statements are [first_stmt, first_stmt + nstmts)
+ * (the top level: a BLOCK PLAIN with no duration holding the body). */
+typedef struct EngramProtocolDesc {
+    uint32_t name;
+    uint32_t first_stmt, nstmts;
+    uint32_t first_var, nvars;     /* idx table: string offsets of the loop variable names (slots) */
+    uint32_t stream;               /* RNG streams stream .. stream + nstmts - 1: stimuli of statement i */
+} EngramProtocolDesc;
+
 /* ---- the model header (at offset 0 of the blob) --------------------------------------
  * All *_off fields are byte offsets from the start of the blob, 8-aligned. */
 typedef struct EngramModelDesc {
@@ -249,9 +364,12 @@ typedef struct EngramModelDesc {
     uint32_t nparams, npops, nstates, nports, nlin_vars, ncoefs, nprojs, ndrives;
     uint32_t ninsns, nlist, nkernels, strings_size;
     uint32_t nvars, nmodulators, nreleases, nweight_recs;
+    uint32_t nidx, nens_groups, nsequences, nstimuli, nmeasures, nstmts, nprotocols, pad_;
     uint64_t params_off, pops_off, states_off, ports_off, lin_vars_off, coefs_off;
     uint64_t projs_off, drives_off, insns_off, list_off, strings_off;
     uint64_t vars_off, modulators_off, releases_off, weight_recs_off;
+    uint64_t idx_off, ens_groups_off, sequences_off, stimuli_off, measures_off, stmts_off,
+             protocols_off;
     uint64_t total_size;
 } EngramModelDesc;
 
@@ -371,6 +489,17 @@ uint32_t engram_blob_var(EngramBlobWriter *w, const EngramVarDesc *v);
 uint32_t engram_blob_modulator(EngramBlobWriter *w, const EngramModulatorDesc *m);
 uint32_t engram_blob_release(EngramBlobWriter *w, const EngramReleaseDesc *r);
 uint32_t engram_blob_weight_rec(EngramBlobWriter *w, const EngramWeightRecDesc *r);
+uint32_t engram_blob_idx(EngramBlobWriter *w, uint32_t value);
+uint32_t engram_blob_idx_count(const EngramBlobWriter *w);
+uint32_t engram_blob_ens_group(EngramBlobWriter *w, const EngramEnsGroupDesc *g);
+uint32_t engram_blob_sequence(EngramBlobWriter *w, const EngramSequenceDesc *q);
+uint32_t engram_blob_stimulus(EngramBlobWriter *w, const EngramStimulusDesc *s);
+uint32_t engram_blob_measure(EngramBlobWriter *w, const EngramMeasureDesc *x);
+uint32_t engram_blob_stmt(EngramBlobWriter *w, const EngramStmtDesc *x);
+uint32_t engram_blob_stmt_count(const EngramBlobWriter *w);
+/* Rewrites statement i (its `end` is known once its children are added). */
+void engram_blob_stmt_set(EngramBlobWriter *w, uint32_t i, const EngramStmtDesc *x);
+uint32_t engram_blob_protocol(EngramBlobWriter *w, const EngramProtocolDesc *p);
 /* header fields other than counts/offsets come from *hdr; returns a malloc'd
  * 16-aligned blob and its size, or NULL on OOM.  The writer stays valid. */
 uint8_t *engram_blob_finish(EngramBlobWriter *w, const EngramModelDesc *hdr, uint64_t *size);
@@ -378,5 +507,20 @@ uint8_t *engram_blob_finish(EngramBlobWriter *w, const EngramModelDesc *hdr, uin
 /* Checks a blob's header and every offset and index in it; returns NULL if it
  * is sound, else a static message. */
 const char *engram_blob_validate(const uint8_t *blob, uint64_t size);
+
+/* ---- utilities shared with the compiler (sha256.c) -------------------------------------
+ * SHA-256 (FIPS 180-4): the model hash in the blob header, checkpoint checksums. */
+typedef struct EngramSha256 {
+    uint32_t h[8];
+    uint64_t len;          /* bytes hashed so far */
+    uint8_t buf[64];       /* a partial block */
+    size_t fill;
+} EngramSha256;
+
+void engram_sha256_init(EngramSha256 *c);
+void engram_sha256_update(EngramSha256 *c, const void *data, size_t n);
+void engram_sha256_final(EngramSha256 *c, uint8_t out[32]);
+/* The digest of n bytes in one call. */
+void engram_sha256(const void *data, size_t n, uint8_t out[32]);
 
 #endif

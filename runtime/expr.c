@@ -58,6 +58,7 @@ static int insn_pops(const EngramInsn *x)
 {
     switch ((EngramOpcode)x->op) {
     case ENGRAM_OP_CONST: case ENGRAM_OP_PARAM: case ENGRAM_OP_INDEX: case ENGRAM_OP_DT:
+    case ENGRAM_OP_VAR: case ENGRAM_OP_MEASURE:
         return 0;
     case ENGRAM_OP_NEG: case ENGRAM_OP_NOT:
         return 1;
@@ -95,6 +96,9 @@ const char *engram_code_check(const EngramInsn *insns, uint32_t ninsns, EngramCo
         if ((x->op == ENGRAM_OP_UNIFORM || x->op == ENGRAM_OP_NORMAL ||
              x->op == ENGRAM_OP_NORMAL_CLIP) && !(allow & ENGRAM_CODE_ALLOW_DRAWS))
             return "random draw outside an initial value";
+        if ((x->op == ENGRAM_OP_VAR || x->op == ENGRAM_OP_MEASURE) &&
+            !(allow & ENGRAM_CODE_ALLOW_PROTO))
+            return "protocol variable or measure outside a protocol";
         int pops = insn_pops(x);
         if (pops < 0 || depth < pops)
             return "stack underflow";
@@ -171,6 +175,8 @@ double engram_eval(const EngramInsn *insns, EngramCode code, EngramEvalCtx *c)
         case ENGRAM_OP_PARAM: v = c->params[x->arg]; break;
         case ENGRAM_OP_INDEX: v = c->index; break;
         case ENGRAM_OP_DT: v = c->dt; break;
+        case ENGRAM_OP_VAR: v = x->arg < c->nvars ? c->vars[x->arg] : NAN; break;
+        case ENGRAM_OP_MEASURE: v = x->arg < c->nmeasures ? c->measures[x->arg] : NAN; break;
         case ENGRAM_OP_NEG: v = -a[0]; break;
         case ENGRAM_OP_NOT: v = a[0] == 0; break;
         case ENGRAM_OP_CALL: v = engram_builtin(x->arg, a); break;

@@ -61,6 +61,13 @@ typedef struct EngramModel {
     const EngramModulatorDesc *modulators;
     const EngramReleaseDesc *releases;
     const EngramWeightRecDesc *weight_recs;
+    const uint32_t *idx;
+    const EngramEnsGroupDesc *ens_groups;
+    const EngramSequenceDesc *sequences;
+    const EngramStimulusDesc *stimuli;
+    const EngramMeasureDesc *measures;
+    const EngramStmtDesc *stmts;
+    const EngramProtocolDesc *protocols;
     const EngramKernelFn *kernels;
 } EngramModel;
 
@@ -76,6 +83,7 @@ enum {
     ENGRAM_CODE_ALLOW_EMPTY = 1u << 0,  /* count 0 is fine (the value is 0) */
     ENGRAM_CODE_ALLOW_INDEX = 1u << 1,  /* INDEX (initial values) */
     ENGRAM_CODE_ALLOW_DRAWS = 1u << 2,  /* UNIFORM / NORMAL / NORMAL_CLIP */
+    ENGRAM_CODE_ALLOW_PROTO = 1u << 3,  /* VAR and MEASURE (indices checked by the caller) */
 };
 
 /* Checks one expression: range of the run, opcodes, builtins, param indices
@@ -95,6 +103,9 @@ typedef struct EngramEvalCtx {
     uint64_t counter;
     EngramRng rng;
     bool rng_started;
+    const double *vars;       /* protocol loop variables (VAR), nvars of them */
+    uint32_t nvars, nmeasures;
+    const double *measures;   /* measure values (MEASURE), filled by the caller */
 } EngramEvalCtx;
 
 void engram_eval_ctx_init(EngramEvalCtx *c, const double *params, double dt);
@@ -303,6 +314,7 @@ typedef struct EngramNetwork {
     int precision;
     double dt, duration;
     int64_t nsteps;
+    int64_t step_begin;   /* first step to simulate: 0, or where a checkpoint left off */
     uint64_t seed;
     EngramPopRt *pops;
     EngramProjRt *projs;
@@ -336,6 +348,11 @@ int engram_network_gather(EngramNetwork *net, EngramError *err);
  * rank passes the same `ends`; the arrays are used on rank 0 only.  Collective. */
 int engram_proj_collect(const EngramNetwork *net, uint32_t j, double *out, bool ends,
                         uint32_t *src, uint32_t *tgt, EngramError *err);
+/* The same for any per-synapse array, as raw bytes: parts[t] is partition t's
+ * array (elem bytes per synapse, its CSR order); out (nsyn_all * elem) is
+ * filled on rank 0 only.  Collective (checkpoint.c). */
+int engram_proj_collect_raw(const EngramNetwork *net, uint32_t j, const void *const *parts,
+                            size_t elem, void *out, EngramError *err);
 void engram_network_free(EngramNetwork *net);
 /* "12.3 MiB" */
 const char *engram_format_bytes(uint64_t bytes, char *buf, size_t n);

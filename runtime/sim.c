@@ -408,10 +408,10 @@ static void run_thread(SimShared *sh, uint32_t t)
 {
     EngramNetwork *net = sh->net;
     SpinBarrier *bar = &sh->bar;
-    if (t == 0 && net->nsteps > 0)
-        prepare_step(net, 0);
+    if (t == 0 && net->step_begin < net->nsteps)
+        prepare_step(net, net->step_begin);
     barrier_wait(bar);
-    for (int64_t step = 0; step < net->nsteps; step++) {
+    for (int64_t step = net->step_begin; step < net->nsteps; step++) {
         engram_drives_apply(net, t, step);
         for (uint32_t i = 0; i < net->npops; i++)
             update_part(net, &net->pops[i], t, step);

@@ -110,6 +110,22 @@ static void sexpr_to(FILE *out, const Expr *e)
         }
         fputc(')', out);
         break;
+    case EXPR_INDEX:
+        fputs("(index ", out);
+        sexpr_to(out, e->lhs);
+        for (int i = 0; i < e->nargs; i++) {
+            fputc(' ', out);
+            sexpr_to(out, e->args[i]->value);
+        }
+        fputc(')', out);
+        break;
+    case EXPR_PAIR:
+        fputs("(-> ", out);
+        sexpr_to(out, e->lhs);
+        fputc(' ', out);
+        sexpr_to(out, e->rhs);
+        fputc(')', out);
+        break;
     }
 }
 
