@@ -315,6 +315,20 @@ void ast_print_expr(FILE *out, const Expr *e)
     print_expr_prec(out, e, 0);
 }
 
+const char *ast_expr_text(Arena *a, const Expr *e)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return "?";
+    ast_print_expr(f, e);
+    fclose(f);
+    const char *out = arena_strdup(a, buf ? buf : "?");
+    free(buf);
+    return out;
+}
+
 /* ---- statements ------------------------------------------------------------- */
 
 static const char *assign_text(AssignOp op)
@@ -654,14 +668,24 @@ static void print_stimulus(FILE *out, const Decl *d)
     fprintf(out, " port %s\n", d->port);
 }
 
+static void print_endpoint(FILE *out, const Path *p, const Expr *index)
+{
+    print_path(out, p);
+    if (index) {
+        fputc('[', out);
+        ast_print_expr(out, index);
+        fputc(']', out);
+    }
+}
+
 static void print_project(FILE *out, const Decl *d)
 {
     fputs("project ", out);
     if (d->name)
         fprintf(out, "%s: ", d->name);
-    print_path(out, &d->src);
+    print_endpoint(out, &d->src, d->index);
     fputs(" -> ", out);
-    print_path(out, &d->dst);
+    print_endpoint(out, &d->dst, d->index2);
     fputs(" {\n", out);
     print_stmts(out, d->body, d->nbody, 1);
     fputs("}\n", out);
@@ -687,9 +711,9 @@ static void print_record_weights(FILE *out, const Decl *d)
     if (d->npaths > 0) {
         print_path(out, &d->paths[0]);
     } else {
-        print_path(out, &d->src);
+        print_endpoint(out, &d->src, d->index);
         fputs(" -> ", out);
-        print_path(out, &d->dst);
+        print_endpoint(out, &d->dst, d->index2);
     }
     if (d->every) {
         fputs(" every ", out);

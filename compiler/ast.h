@@ -240,7 +240,8 @@ struct Decl {
     bool per_synapse;         /* RECORD weights: `synapses` given */
     /* RELEASE: name = the modulator; expr = amount; src (and index) / dst (and index2) */
     ReleaseKind release_kind;
-    Expr *index, *index2;     /* RELEASE_WHEN: neuron indices in src and dst */
+    Expr *index, *index2;     /* RELEASE_WHEN: neuron indices in src and dst;
+                                 PROJECT: ensemble indices of src and dst (POP[k]), or NULL */
     Expr *window;             /* RELEASE_WHEN: "within" */
     Expr *delay;              /* RELEASE_WHEN: "delay", or NULL */
     /* ENSEMBLES: name = the population; expr = split count (split form) or
@@ -279,6 +280,8 @@ Decl *ast_decl_new(Arena *a, DeclKind kind, SrcSpan span);
 #include <stdio.h>
 void ast_print_file(FILE *out, const AstFile *f);
 void ast_print_expr(FILE *out, const Expr *e);
+/* The canonical text of an expression, in the arena ("recall(reach_A)"). */
+const char *ast_expr_text(Arena *a, const Expr *e);
 const char *ast_op_text(OpKind op);
 
 #endif

@@ -1926,8 +1926,9 @@ static void check_rule_value(Sema *S, SemaProj *p, const Expr *x)
 static void check_one_to_one(Sema *S, const SemaProj *p, const Stmt *s)
 {
     double a, b;
-    if (p->rule != ENGRAM_CONNECT_ONE_TO_ONE || !p->src || !p->dst)
-        return;
+    if (p->rule != ENGRAM_CONNECT_ONE_TO_ONE || !p->src || !p->dst || p->src_ens >= 0 ||
+        p->dst_ens >= 0)
+        return;   /* ensembles' sizes are checked when the simulator starts */
     if (fold_sid(S, p->src->size_sid, &a) && fold_sid(S, p->dst->size_sid, &b) && round(a) != round(b))
         sema_error(S, s->expr->span, "one_to_one needs populations of equal size, but %s has %g "
                    "neurons and %s has %g", p->src->path, round(a), p->dst->path, round(b));
@@ -2094,8 +2095,8 @@ static void check_project(Sema *S, SemaProj *p)
     int errors = S->d->nerrors;
     ProjItems it = {0};
     proj_items(S, d, &it);
-    p->src = path_pop(S, &d->src);
-    p->dst = path_pop(S, &d->dst);
+    p->src = sema_endpoint(S, &d->src, d->index, &p->src_group, &p->src_ens);
+    p->dst = sema_endpoint(S, &d->dst, d->index2, &p->dst_group, &p->dst_ens);
     bool recv = p->dst && can_receive(S, p->dst, d->dst.span);
     if (it.port && recv)
         p->port = target_port(S, p->dst, it.port->name, it.port->name_span);
@@ -2327,6 +2328,7 @@ bool sema_check(Sema *S)
     for (int i = 0; i < S->npops; i++)
         pop_values(S, &S->pops[i]);
     sema_check_modulators(S);
+    sema_check_ensembles(S);
     for (int i = 0; i < S->nprojs; i++)
         check_project(S, &S->projs[i]);
     for (int i = 0; i < S->ndrives; i++)
@@ -2337,7 +2339,6 @@ bool sema_check(Sema *S)
     sema_check_every(S);
     check_records(S);
     sema_check_weight_recs(S);
-    sema_check_ensembles(S);
     sema_check_protocols(S);
     return S->d->nerrors == errors;
 }

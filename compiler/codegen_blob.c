@@ -328,6 +328,9 @@ static void blob_projs_drives(BlobGen *g)
             .rule_param = blob_index(p->rule_param), .autapses = p->autapses,
             .weight = blob_dist(&p->weight), .delay = blob_dist(&p->delay),
             .deliver_kernel = g->c->proj_kernel[j], .stream = (uint32_t)(m->npops + 4 * j),
+            .ens_ends = (p->src_is_ens ? 1u : 0u) | (p->dst_is_ens ? 2u : 0u),
+            .src_group = blob_index(p->src_group), .src_ens = blob_index(p->src_ens),
+            .dst_group = blob_index(p->dst_group), .dst_ens = blob_index(p->dst_ens),
         };
         blob_plastic(g, j, &d);
         engram_blob_proj(g->w, &d);

@@ -186,6 +186,9 @@ typedef struct IrProj {
     IrDist weight, delay;
     SrcSpan span;
     IrRule *plasticity;   /* NULL: static synapses */
+    bool src_is_ens, dst_is_ens;   /* ensemble endpoints (else whole populations) */
+    int src_group, src_ens;
+    int dst_group, dst_ens;
 } IrProj;
 
 typedef struct IrDrive {

@@ -636,7 +636,9 @@ static void lower_links(Lower *L)
         m->projs[i] = (IrProj){p->name, (int)(p->src - S->pops), (int)(p->dst - S->pops), p->port,
                                p->rule, rank_of(L, p->rule_sid), p->autapses,
                                lower_dist(L, &p->weight), lower_dist(L, &p->delay), p->decl->span,
-                               p->plastic ? lower_rule(L, p->plastic) : NULL};
+                               p->plastic ? lower_rule(L, p->plastic) : NULL,
+                               p->src_ens >= 0, p->dst_ens >= 0, p->src_group, p->src_ens,
+                               p->dst_group, p->dst_ens};
     }
     m->ndrives = S->ndrives;
     m->drives = arena_alloc(S->a, (size_t)(S->ndrives + 1) * sizeof *m->drives);

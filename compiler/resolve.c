@@ -644,10 +644,18 @@ static void report_dup_link(Sema *S, const Decl *d, const Decl *old, const char 
     sema_note(S, at, "the other one is here");
 }
 
+/* SRC or SRC[k] as written, for a projection's default name. */
+static const char *endpoint_text(Sema *S, const Path *p, const Expr *index)
+{
+    const char *path = path_dotted(S->a, p);
+    return index ? arena_printf(S->a, "%s[%s]", path, ast_expr_text(S->a, index)) : path;
+}
+
 static void collect_project(Sema *S, Decl *d)
 {
     const char *name = d->name ? d->name
-        : arena_printf(S->a, "%s->%s", path_dotted(S->a, &d->src), path_dotted(S->a, &d->dst));
+        : arena_printf(S->a, "%s->%s", endpoint_text(S, &d->src, d->index),
+                       endpoint_text(S, &d->dst, d->index2));
     const Decl *old = named_find(S, name);
     if (old) {
         report_dup_link(S, d, old, name);
@@ -659,6 +667,7 @@ static void collect_project(Sema *S, Decl *d)
     p->decl = d;
     p->name = name;
     p->rule_sid = p->port = -1;
+    p->src_group = p->src_ens = p->dst_group = p->dst_ens = -1;
 }
 
 static void collect_drive(Sema *S, Decl *d)

@@ -212,6 +212,8 @@ typedef struct SemaProj {
     SemaDist weight, delay;
     const Expr *delay_expr;   /* NULL: the default, one step */
     struct RuleInst *plastic; /* NULL: static synapses */
+    int src_group, src_ens;   /* an ensemble endpoint (-1: the whole population) */
+    int dst_group, dst_ens;
 } SemaProj;
 
 typedef struct SemaDrive {
@@ -553,6 +555,9 @@ int sema_rule_candidates(const Scope *sc, const char **c);
 /* Ensembles, sequences (after populations), stimuli, then the protocols. */
 void sema_check_ensembles(Sema *S);
 void sema_check_protocols(Sema *S);
+/* A projection's end: REGION.POP, REGION.POP.NAME or REGION.POP[k] (k a
+ * constant); sets group/ens (-1 for a whole population). */
+SemaPop *sema_endpoint(Sema *S, const Path *p, const Expr *index, int *group, int *ens);
 /* Inside a protocol: a loop variable, or a measure call (found = handled). */
 TExpr sema_proto_name(Scope *sc, const Expr *x, bool *found);
 TExpr sema_proto_call(Scope *sc, const Expr *x, bool *found);

@@ -1144,7 +1144,12 @@ static const char *wrec_name(Sema *S, const Decl *d, SrcSpan *at)
         *at = d->src.span;
         at->last_line = d->dst.span.last_line;
         at->last_column = d->dst.span.last_column;
-        return arena_printf(S->a, "%s->%s", path_text(S->a, &d->src), path_text(S->a, &d->dst));
+        const char *src = path_text(S->a, &d->src), *dst = path_text(S->a, &d->dst);
+        if (d->index)
+            src = arena_printf(S->a, "%s[%s]", src, ast_expr_text(S->a, d->index));
+        if (d->index2)
+            dst = arena_printf(S->a, "%s[%s]", dst, ast_expr_text(S->a, d->index2));
+        return arena_printf(S->a, "%s->%s", src, dst);
     }
     if (d->npaths > 0) {
         *at = d->paths[0].span;

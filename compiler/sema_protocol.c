@@ -23,7 +23,6 @@
  * Order: helpers, ensembles, sequences, targets and measures, statements,
  * protocols, lowering.
  */
-/* open_memstream: POSIX 2008 (the build defines _GNU_SOURCE) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,16 +57,7 @@ static Expr *synth_number(Sema *S, double v, const char *unit, SrcSpan at)
 /* Canonical text of an expression (measure names, messages). */
 static const char *expr_text(Sema *S, const Expr *x)
 {
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    if (!f)
-        return "?";
-    ast_print_expr(f, x);
-    fclose(f);
-    const char *out = arena_strdup(S->a, buf ? buf : "?");
-    free(buf);
-    return out;
+    return ast_expr_text(S->a, x);
 }
 
 static int pop_index(const Sema *S, const SemaPop *p)
@@ -77,11 +67,13 @@ static int pop_index(const Sema *S, const SemaPop *p)
 
 /* ---- ensembles ---------------------------------------------------------------- */
 
+/* The ensemble group of a population: -1 when it has none, -2 when its
+ * declaration had errors (already reported: callers stay quiet). */
 static int group_of_pop(const Sema *S, int pop)
 {
     for (int g = 0; g < S->nens; g++)
-        if (S->ens[g].pop == pop && S->ens[g].ok)
-            return g;
+        if (S->ens[g].pop == pop)
+            return S->ens[g].ok ? g : -2;
     return -1;
 }
 
@@ -200,6 +192,47 @@ static int ens_by_name(const SemaEnsGroup *g, const char *name)
     return -1;
 }
 
+/* ---- projection endpoints --------------------------------------------------------- */
+
+static int endpoint_index(Sema *S, const SemaEnsGroup *g, const Expr *index)
+{
+    Scope sc = sema_scope(S, NULL, CTX_MODEL);
+    TExpr t = sema_elab(&sc, index);
+    double v;
+    if (!t.e || !sema_need_number(&sc, &t, index))
+        return -1;
+    int n = group_count(S, g);
+    if (!sema_fold(S, t.e, &v) || v != floor(v) || v < 0 || (n >= 0 && v >= n)) {
+        sema_error(S, index->span, "an ensemble index here is a whole number known when the "
+                   "model is compiled, from 0 to the number of ensembles - 1");
+        return -1;
+    }
+    return (int)v;
+}
+
+SemaPop *sema_endpoint(Sema *S, const Path *p, const Expr *index, int *group, int *ens)
+{
+    *group = *ens = -1;
+    SemaPop *sp = p->nparts == 3 ? sema_find_pop(S, p->parts[0], p->parts[1]) : NULL;
+    if (!sp) {
+        sp = sema_path_pop(S, p);
+        if (!sp || !index)
+            return sp;
+    }
+    *group = group_of_pop(S, pop_index(S, sp));
+    if (*group < 0) {
+        if (*group == -1)
+            sema_error(S, p->span, "population %s has no ensembles", sp->path);
+        *group = -1;
+        return NULL;
+    }
+    const SemaEnsGroup *g = &S->ens[*group];
+    *ens = index ? endpoint_index(S, g, index) : ens_by_name(g, p->parts[2]);
+    if (*ens < 0 && !index)
+        sema_error(S, p->span, "%s has no ensemble named '%s'", sp->path, p->parts[2]);
+    return *ens >= 0 ? sp : NULL;
+}
+
 /* ---- sequences ------------------------------------------------------------------ */
 
 static SemaPop *name_pop(Sema *S, const Expr *x)
@@ -279,6 +312,8 @@ static void check_sequence(Sema *S, SemaSequence *q)
         return;
     }
     q->group = group_of_pop(S, pop_index(S, p));
+    if (q->group == -2)
+        return;
     if (q->group < 0) {
         sema_error(S, x->lhs->span, "population %s has no ensembles", p->path);
         sema_hint(S, "declare them in its region: `ensembles %s = split(8)`", p->name);
@@ -346,6 +381,8 @@ static bool resolve_target(ProtoScope *ps, const Expr *x, IrTarget *out)
         if (x->nparts == 2)
             return true;
         out->group = group_of_pop(S, out->pop);
+        if (out->group == -2)
+            return false;
         int k = out->group >= 0 ? ens_by_name(&S->ens[out->group], x->parts[2]) : -1;
         if (k < 0) {
             sema_error(S, x->span, "%s has no ensemble named '%s'", p->path, x->parts[2]);
@@ -362,10 +399,11 @@ static bool resolve_target(ProtoScope *ps, const Expr *x, IrTarget *out)
     out->pop = pop_index(S, p);
     out->group = group_of_pop(S, out->pop);
     if (out->group < 0) {
-        sema_error(S, x->lhs->span, "population %s has no ensembles", p->path);
+        if (out->group == -1)
+            sema_error(S, x->lhs->span, "population %s has no ensembles", p->path);
         return false;
     }
-    out->index = proto_value(ps, x->args[0]->value, DIM_NONE_, "an ensemble index");
+    out->index = proto_value(ps, x->args[0]->value, DIM_NONE_, "an ensemble index is a whole number: M1.exc[2]");
     return out->index != NULL;
 }
 
@@ -531,7 +569,7 @@ static bool stimulable(ProtoScope *ps, int pop, SrcSpan at)
             return true;
     sema_error(S, at, "%s has no `stimulus` declaration: protocol stimuli cannot reach it",
                p->path);
-    sema_hint(S, "declare how they enter, e.g. `stimulus %s weight 2 nS port exc`", p->path);
+    sema_hint(S, "declare how they enter: `stimulus %s weight W port P`", p->path);
     return false;
 }
 
@@ -543,7 +581,7 @@ static IrStmt *stim_stmt(ProtoScope *ps, const Stmt *s, EngramStmtKind kind)
     if (ok && kind != ENGRAM_STMT_CURRENT)
         ok = stimulable(ps, st->target.pop, s->subject->span);
     if (kind == ENGRAM_STMT_CURRENT) {
-        st->a = proto_value(ps, s->expr, engram_dim(0, 0, 1), "an injected current");
+        st->a = proto_value(ps, s->expr, engram_dim(0, 0, 1), "`current` injects a current, e.g. 50 pA");
         const SemaPop *p = ok ? &S->pops[st->target.pop] : NULL;
         if (p && p->neuron && sema_find_state(p->neuron, "I_ext") < 0) {
             sema_error(S, s->subject->span, "neuron model %s of %s has no state I_ext for "
@@ -552,10 +590,10 @@ static IrStmt *stim_stmt(ProtoScope *ps, const Stmt *s, EngramStmtKind kind)
             ok = false;
         }
     } else {
-        st->a = proto_value(ps, s->expr, dim_rate(), "a stimulus rate");
+        st->a = proto_value(ps, s->expr, dim_rate(), "a stimulus rate is a frequency, e.g. 80 Hz");
     }
     if (s->expr2)
-        st->b = proto_value(ps, s->expr2, dim_time(), "a duration");
+        st->b = proto_value(ps, s->expr2, dim_time(), "a duration is a time, e.g. 50 ms");
     return ok && st->a && (st->b || !s->expr2) ? st : NULL;
 }
 
@@ -572,9 +610,9 @@ static IrStmt *teach_stmt(ProtoScope *ps, const Stmt *s)
         return NULL;
     st->ref = k;
     bool ok = stimulable(ps, S->ens[S->seqs[k].group].pop, s->name_span);
-    st->a = proto_value(ps, s->expr, dim_rate(), "a stimulus rate");
+    st->a = proto_value(ps, s->expr, dim_rate(), "a stimulus rate is a frequency, e.g. 80 Hz");
     if (s->expr2)
-        st->b = proto_value(ps, s->expr2, dim_time(), "how long each element is driven");
+        st->b = proto_value(ps, s->expr2, dim_time(), "`for` says how long each element is driven, e.g. 20 ms");
     return ok && st->a && (st->b || !s->expr2) ? st : NULL;
 }
 
@@ -600,10 +638,10 @@ static IrStmt *reward_stmt(ProtoScope *ps, const Stmt *s, EngramStmtKind kind)
     if (st->ref < 0)
         return NULL;
     EngramDim dim = S->modulators[st->ref].dim;
-    st->a = proto_value(ps, s->expr, dim, kind == ENGRAM_STMT_SET ? "a modulator level"
-                                                                  : "an amount of the modulator");
+    st->a = proto_value(ps, s->expr, dim, kind == ENGRAM_STMT_SET ? "a modulator's level has the dimension of its baseline"
+                                                                  : "a reward adds to the modulator: the amount has the dimension of its baseline");
     if (s->expr2)
-        st->b = proto_value(ps, s->expr2, dim_time(), "a reward's delay");
+        st->b = proto_value(ps, s->expr2, dim_time(), "a reward's delay is a time, e.g. 500 ms");
     if (s->expr3) {
         ps->cond = true;
         Scope sc = proto_scope(ps);
@@ -725,11 +763,11 @@ static IrStmt *repeat_stmt(ProtoScope *ps, const Stmt *s)
     IrStmt *st = stmt_new(S, ENGRAM_STMT_REPEAT, s);
     st->block = s->variant;
     if (s->name) {
-        st->a = proto_value(ps, s->expr, DIM_NONE_, "the first value of a loop");
-        st->b = proto_value(ps, s->expr2, DIM_NONE_, "the last value of a loop");
+        st->a = proto_value(ps, s->expr, DIM_NONE_, "a loop runs over whole numbers: repeat day 1..5");
+        st->b = proto_value(ps, s->expr2, DIM_NONE_, "a loop runs over whole numbers: repeat day 1..5");
     } else {
         st->a = ir_const(S->a, 1, DIM_NONE_, s->span);
-        st->b = proto_value(ps, s->expr, DIM_NONE_, "a number of repetitions");
+        st->b = proto_value(ps, s->expr, DIM_NONE_, "a number of repetitions is a whole number");
     }
     int pushed = s->name ? push_var(ps, s->name, s->name_span) : -1;
     st->var = pushed;
@@ -745,7 +783,7 @@ static IrStmt *block_stmt(ProtoScope *ps, const Stmt *s)
     st->block = s->variant;
     st->name = s->name;
     if (s->expr2)
-        st->b = proto_value(ps, s->expr2, dim_time(), "a duration");
+        st->b = proto_value(ps, s->expr2, dim_time(), "a duration is a time, e.g. 50 ms");
     bool named = s->variant != ENGRAM_BLOCK_PLAIN;
     ps->named_depth += named;
     proto_body(ps, st, s->body, s->nbody);
@@ -765,7 +803,7 @@ static IrStmt *proto_stmt(ProtoScope *ps, const Stmt *s)
     case STMT_P_TEACH: return teach_stmt(ps, s);
     case STMT_P_REST:
         st = stmt_new(ps->S, ENGRAM_STMT_REST, s);
-        st->b = proto_value(ps, s->expr2, dim_time(), "a duration");
+        st->b = proto_value(ps, s->expr2, dim_time(), "a duration is a time, e.g. 50 ms");
         return st->b ? st : NULL;
     case STMT_P_REWARD: return reward_stmt(ps, s, ENGRAM_STMT_REWARD);
     case STMT_P_SET: return reward_stmt(ps, s, ENGRAM_STMT_SET);

@@ -446,6 +446,24 @@ static Expr *mk_index(ParseCtx *ctx, Expr *base, AstList indices, SrcSpan span)
     return e;
 }
 
+/* project SRC -> DST: endpoints are names, or EXPR_INDEX for POP[k]. */
+static Path expr_path(const Expr *e)
+{
+    const Expr *n = e->kind == EXPR_INDEX ? e->lhs : e;
+    Path p = {n->parts, n->nparts, n->span};
+    return p;
+}
+
+static Decl *mk_project(ParseCtx *ctx, SrcSpan span, Expr *src, Expr *dst, AstList body)
+{
+    Decl *d = mk_block(ctx, DECL_PROJECT, span, body);
+    d->src = expr_path(src);
+    d->dst = expr_path(dst);
+    d->index = src->kind == EXPR_INDEX ? src->args[0]->value : NULL;
+    d->index2 = dst->kind == EXPR_INDEX ? dst->args[0]->value : NULL;
+    return d;
+}
+
 static Decl *mk_ensembles(ParseCtx *ctx, SrcSpan span, const char *pop, SrcSpan pop_span,
                           AstList items)
 {
@@ -591,7 +609,7 @@ static void model_line(ParseCtx *ctx, const char *name, SrcSpan name_span, SrcSp
 %type <stmt> pstmt
 %type <list> pstmts pblock ens_items proj_refs opt_proj_refs
 %type <arg> ens_item
-%type <expr> ens_bound target proj_ref opt_when opt_after opt_for
+%type <expr> ens_bound target endpoint proj_ref opt_when opt_after opt_for
 %type <op> named_kw
 %type <stmt> nitem assign pitem setting ritem
 %type <list> nitems assigns members pitems settings path_parts use_names ritems module_parts
@@ -784,12 +802,21 @@ ens_bound
 
 /* project := "project" (IDENT ":")? path "->" path "{" pitem* "}" */
 project_decl
-    : PROJECT path ARROW path '{' pitems '}'
-        { $$ = mk_block(ctx, DECL_PROJECT, @$, $6); $$->src = $2; $$->dst = $4; }
-    | PROJECT IDENT ':' path ARROW path '{' pitems '}'
-        { $$ = mk_block(ctx, DECL_PROJECT, @$, $8); set_name($$, $2, @2); $$->src = $4; $$->dst = $6; }
+    : PROJECT endpoint ARROW endpoint '{' pitems '}'
+        { $$ = mk_project(ctx, @$, $2, $4, $6); }
+    | PROJECT IDENT ':' endpoint ARROW endpoint '{' pitems '}'
+        { $$ = mk_project(ctx, @$, $4, $6, $8); set_name($$, $2, @2); }
     | PROJECT error '{' pitems '}'
         { $$ = NULL; }
+    ;
+
+/* A population, a named ensemble (REGION.POP.NAME) or POP[k]: the index
+ * travels in an EXPR_INDEX around the path's name. */
+endpoint
+    : path                      { $$ = mk_name(ctx, (AstList){(void **)$1.parts, $1.nparts, $1.nparts}, @$); }
+    | path '[' expr ']'
+        { AstList one = {0}; push(ctx, &one, $3);
+          $$ = mk_index(ctx, mk_name(ctx, (AstList){(void **)$1.parts, $1.nparts, $1.nparts}, @1), one, @$); }
     ;
 
 pitems
@@ -973,6 +1000,10 @@ pstmt
         { $$ = mk_pstmt(ctx, STMT_P_RESTORE, @$, NULL, NULL, NULL); $$->name = $2; $$->name_span = @2; }
     | MEASURE exprs             { $$ = mk_plist(ctx, STMT_P_MEASURE, @$, $2); }
     | RECORD exprs              { $$ = mk_plist(ctx, STMT_P_RECORD, @$, $2); }
+    | REPEAT error pblock       { $$ = NULL; }
+    | named_kw error pblock     { $$ = NULL; }
+    | SLEEP error pblock        { $$ = NULL; }
+    | REST error pblock         { $$ = NULL; }
     | ';'                       { $$ = NULL; }
     | error                     { $$ = NULL; }
     ;
@@ -1011,9 +1042,8 @@ proj_refs
 
 /* A projection: its given name, or SRC -> DST. */
 proj_ref
-    : path_parts                { $$ = mk_name(ctx, $1, @$); }
-    | path_parts ARROW path_parts
-        { $$ = mk_pair(ctx, mk_name(ctx, $1, @1), mk_name(ctx, $3, @3), @1, @3); }
+    : path_parts %prec TARGET_NAME { $$ = mk_name(ctx, $1, @$); }
+    | endpoint ARROW endpoint   { $$ = mk_pair(ctx, $1, $3, @1, @3); }
     ;
 
 /* ---- drives, simulation, record ---------------------------------------------------- */
@@ -1060,7 +1090,10 @@ record_decl
 /* A projection: its given name, or src -> dst (the span is fixed up above). */
 weights_target
     : IDENT                     { $$ = record_named(ctx, mk_record_weights(ctx, @$), $1, @1); }
-    | path ARROW path           { $$ = mk_record_weights(ctx, @$); $$->src = $1; $$->dst = $3; }
+    | endpoint ARROW endpoint
+        { Decl *p = mk_project(ctx, @$, $1, $3, (AstList){0});
+          $$ = mk_record_weights(ctx, @$); $$->src = p->src; $$->dst = p->dst;
+          $$->index = p->index; $$->index2 = p->index2; }
     ;
 
 opt_every
@@ -1111,6 +1144,8 @@ primary
     | IDENT '(' opt_args ')'    { $$ = mk_call(ctx, $1, @1, $3, @$); $$->args = args_array(ctx, &$3); }
     | RATE '(' opt_args ')'
         { $$ = mk_call(ctx, arena_strdup(ctx->arena, "rate"), @1, $3, @$); $$->args = args_array(ctx, &$3); }
+    | WEIGHT '(' opt_args ')'   /* the measure weight(A -> B) */
+        { $$ = mk_call(ctx, arena_strdup(ctx->arena, "weight"), @1, $3, @$); $$->args = args_array(ctx, &$3); }
     | path_parts '[' exprs ']'  { $$ = mk_index(ctx, mk_name(ctx, $1, @1), $3, @$); }
     | '(' expr ')'              { $$ = $2; }
     | '[' exprs ']'             { $$ = mk_list(ctx, $2, @$); }
@@ -1162,7 +1197,7 @@ typedef struct TokenGroup {
 static const TokenGroup token_groups[] = {
     {"an expression", {TOK_NUMBER, '('},
      {TOK_NUMBER, TOK_QUANTITY, TOK_IDENT, '(', '-', TOK_NOT, TOK_TRUE, TOK_FALSE, '[', TOK_PRE,
-      TOK_POST, TOK_RATE, 0}},
+      TOK_POST, TOK_RATE, TOK_WEIGHT, 0}},
     {"an operator", {'+', '*'},
      {'+', '-', '*', '/', '^', '<', '>', TOK_LE, TOK_GE, TOK_EQ, TOK_NE, TOK_AND, TOK_OR, '.',
       '(', '[', 0}},

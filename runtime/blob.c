@@ -515,6 +515,17 @@ static const char *check_plastic(const uint8_t *b, const EngramModelDesc *d,
     return NULL;
 }
 
+/* An ensemble of one of the population's groups (the index is checked
+ * against the group's size at run time); nothing to check when unused. */
+static bool endpoint_ok(const uint8_t *b, const EngramModelDesc *d, bool used, uint32_t pop,
+                        uint32_t group, uint32_t ens)
+{
+    if (!used)
+        return true;
+    return group < d->nens_groups && ens != ENGRAM_NONE &&
+           ENGRAM_TABLE(b, EngramEnsGroupDesc, d->ens_groups_off)[group].pop == pop;
+}
+
 static const char *check_proj(const uint8_t *b, const EngramModelDesc *d, const EngramProjDesc *p)
 {
     const EngramPopDesc *pops = ENGRAM_TABLE(b, EngramPopDesc, d->pops_off);
@@ -535,6 +546,9 @@ static const char *check_proj(const uint8_t *b, const EngramModelDesc *d, const 
         return "a projection's delivery kernel is outside the kernel table";
     if (p->plastic > 1)
         return "a projection's plastic flag is neither 0 nor 1";
+    if (p->ens_ends > 3 || !endpoint_ok(b, d, p->ens_ends & 1, p->src_pop, p->src_group, p->src_ens) ||
+        !endpoint_ok(b, d, p->ens_ends & 2, p->dst_pop, p->dst_group, p->dst_ens))
+        return "a projection's ensemble endpoint is not in the ensemble table";
     return p->plastic ? check_plastic(b, d, p) : NULL;   /* static: plastic fields unused */
 }
 

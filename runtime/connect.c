@@ -218,8 +218,47 @@ static int target_ctx(const EngramConnSpec *spec, uint32_t target, TargetCtx *t)
     return ENGRAM_CORE_OK;
 }
 
+/* An ensemble endpoint: the rule sees the source window as a population of
+ * its own, and the target by its place in the target window; its own index
+ * among the sources (self-exclusion) only when the windows overlap there. */
+static int window_sources(const EngramConnSpec *spec, uint32_t target, EngramU32Vec *out)
+{
+    if (target >= spec->ntgt || spec->src_hi > spec->nsrc || spec->tgt_hi > spec->ntgt ||
+        spec->src_lo > spec->src_hi || spec->tgt_lo > spec->tgt_hi)
+        return ENGRAM_CORE_EINVAL;
+    if (target < spec->tgt_lo || target >= spec->tgt_hi)
+        return ENGRAM_CORE_OK;
+    uint32_t n = spec->src_hi - spec->src_lo, local = target - spec->tgt_lo;
+    bool self = spec->same_population && !spec->autapses && target >= spec->src_lo &&
+                target < spec->src_hi;
+    TargetCtx t = {n, self ? target - spec->src_lo : local, self};
+    if (spec->rule == ENGRAM_CONN_ONE_TO_ONE && n != spec->tgt_hi - spec->tgt_lo)
+        return ENGRAM_CORE_EINVAL;
+    size_t len0 = out->len;
+    EngramRng r;
+    engram_rng_init(&r, spec->seed, spec->stream, target, 0);
+    int rc;
+    switch (spec->rule) {
+    case ENGRAM_CONN_RANDOM: rc = rule_random(&t, spec->p_or_k, &r, out, NULL); break;
+    case ENGRAM_CONN_FIXED_INDEGREE: rc = rule_fixed_indegree(&t, spec->p_or_k, &r, out); break;
+    case ENGRAM_CONN_ONE_TO_ONE:
+        rc = self && spec->src_lo + local == target ? ENGRAM_CORE_OK   /* itself: no autapse */
+                                                    : engram_u32vec_push(out, local);
+        break;
+    case ENGRAM_CONN_ALL_TO_ALL: rc = rule_all_to_all(&t, out); break;
+    default: rc = ENGRAM_CORE_EINVAL; break;
+    }
+    for (size_t i = len0; rc == ENGRAM_CORE_OK && i < out->len; i++)
+        out->data[i] += spec->src_lo;
+    if (rc)
+        out->len = len0;
+    return rc;
+}
+
 static int spec_sources(const EngramConnSpec *spec, uint32_t target, EngramU32Vec *out)
 {
+    if (spec && out && spec->windowed)
+        return window_sources(spec, target, out);
     TargetCtx t;
     int rc = out ? target_ctx(spec, target, &t) : ENGRAM_CORE_EINVAL;
     if (rc)
@@ -243,7 +282,9 @@ int engram_connect_sources(EngramConnRule rule, double p_or_k, uint64_t seed, ui
                            uint32_t nsrc, uint32_t ntgt, uint32_t target, bool same_population,
                            bool autapses, EngramU32Vec *out)
 {
-    EngramConnSpec spec = {rule, p_or_k, seed, stream, nsrc, ntgt, same_population, autapses};
+    EngramConnSpec spec = {.rule = rule, .p_or_k = p_or_k, .seed = seed, .stream = stream,
+                           .nsrc = nsrc, .ntgt = ntgt, .same_population = same_population,
+                           .autapses = autapses};
     return spec_sources(&spec, target, out);
 }
 
@@ -256,6 +297,13 @@ int engram_connect_spec_sources(void *spec, uint32_t target, EngramU32Vec *out)
 
 static int count_target(const EngramConnSpec *spec, uint32_t target, uint64_t *n)
 {
+    if (spec->windowed) {   /* rare (ensemble endpoints): count by drawing */
+        EngramU32Vec v = {0};
+        int rc = window_sources(spec, target, &v);
+        *n = v.len;
+        engram_u32vec_free(&v);
+        return rc;
+    }
     TargetCtx t;
     int rc = target_ctx(spec, target, &t);
     uint32_t kk = 0;

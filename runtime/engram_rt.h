@@ -195,6 +195,12 @@ typedef struct EngramProjDesc {
     uint32_t every_param;      /* interval of the every block (ms) */
     uint32_t w_lo_param, w_hi_param;  /* bounds of w, or ENGRAM_NONE */
     uint32_t lazy_syn;      /* 1: some synapse variable has an ODE (needs syn_last) */
+    /* ensemble endpoints (docs/language.md section 15): with bit 0 of
+     * ens_ends set the projection connects only ensemble src_ens of group
+     * src_group of the source population, with bit 1 likewise the targets
+     * (0, the default: whole populations) */
+    uint32_t ens_ends;
+    uint32_t src_group, src_ens, dst_group, dst_ens;
 } EngramProjDesc;
 
 /* A synapse variable or trace of a plastic projection. */

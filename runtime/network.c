@@ -153,6 +153,30 @@ static int check_delay(const EngramModel *m, const EngramProjDesc *pj, const dou
     return 0;
 }
 
+/* Ensemble endpoints restrict the sources and targets to their ranges. */
+static int proj_window(const EngramModel *m, const EngramProjDesc *pj, const double *pv,
+                       const uint32_t *sizes, EngramConnSpec *spec, EngramError *err)
+{
+    if (!pj->ens_ends)
+        return 0;
+    spec->windowed = true;
+    spec->src_hi = spec->nsrc;
+    spec->tgt_hi = spec->ntgt;
+    int rc = 0;
+    if (pj->ens_ends & 1)
+        rc = engram_ensemble_range(m, pv, sizes, pj->src_group, pj->src_ens, &spec->src_lo,
+                                   &spec->src_hi, err);
+    if (!rc && (pj->ens_ends & 2))
+        rc = engram_ensemble_range(m, pv, sizes, pj->dst_group, pj->dst_ens, &spec->tgt_lo,
+                                   &spec->tgt_hi, err);
+    if (!rc && spec->rule == ENGRAM_CONN_ONE_TO_ONE &&
+        spec->src_hi - spec->src_lo != spec->tgt_hi - spec->tgt_lo)
+        rc = engram_fail(err, ENGRAM_EXIT_MODEL, "projection %s: one_to_one needs ends of equal "
+                         "size, but they have %u and %u neurons", engram_model_str(m, pj->name),
+                         spec->src_hi - spec->src_lo, spec->tgt_hi - spec->tgt_lo);
+    return rc;
+}
+
 /* The connection spec of a projection, after checking its rule. */
 static int proj_spec(const EngramModel *m, const EngramProjDesc *pj, const double *pv,
                      const uint32_t *sizes, uint64_t seed, EngramConnSpec *spec, EngramError *err)
@@ -183,7 +207,7 @@ static int proj_spec(const EngramModel *m, const EngramProjDesc *pj, const doubl
         break;
     case ENGRAM_CONNECT_ONE_TO_ONE:
         spec->rule = ENGRAM_CONN_ONE_TO_ONE;
-        if (spec->nsrc != spec->ntgt)
+        if (spec->nsrc != spec->ntgt && !pj->ens_ends)
             return engram_fail(err, ENGRAM_EXIT_MODEL,
                                "projection %s: one_to_one needs equal sizes, but %s has %u "
                                "neurons and %s has %u",
@@ -194,7 +218,7 @@ static int proj_spec(const EngramModel *m, const EngramProjDesc *pj, const doubl
         spec->rule = ENGRAM_CONN_ALL_TO_ALL;
         break;
     }
-    return 0;
+    return proj_window(m, pj, pv, sizes, spec, err);
 }
 
 /* Number of synapses: exact for all rules but random (expected there). */
@@ -202,6 +226,11 @@ static double expected_synapses(const EngramConnSpec *s)
 {
     double nsrc = s->nsrc, ntgt = s->ntgt;
     bool excl = s->same_population && !s->autapses;
+    if (s->windowed) {   /* self-exclusion only where the windows overlap: ignored */
+        nsrc = s->src_hi - s->src_lo;
+        ntgt = s->tgt_hi - s->tgt_lo;
+        excl = false;
+    }
     switch (s->rule) {
     case ENGRAM_CONN_RANDOM:
         return s->p_or_k * (nsrc * ntgt - (excl ? ntgt : 0));

@@ -116,6 +116,11 @@ typedef struct EngramConnSpec {
     uint32_t stream;
     uint32_t nsrc, ntgt;
     bool same_population, autapses;
+    /* ensemble endpoints: when windowed, only sources [src_lo, src_hi) and
+     * targets [tgt_lo, tgt_hi) take part; the rule runs as if over those
+     * ranges alone (one_to_one pairs them in order) */
+    bool windowed;
+    uint32_t src_lo, src_hi, tgt_lo, tgt_hi;
 } EngramConnSpec;
 
 /* Produces the sorted, distinct sources of one target by appending to out.

@@ -143,6 +143,16 @@ const char *engram_dim_describe(EngramDim d, char *buf, size_t n);
 int engram_params_resolve(const EngramModel *m, const EngramOverride *ov, size_t nov,
                           double *values, EngramError *err);
 
+/* ---- ensembles (ensembles.c) ----------------------------------------------- */
+
+/* The number of ensembles of group g (checked against the population size). */
+int engram_ensemble_count(const EngramModel *m, const double *pv, const uint32_t *sizes, uint32_t g,
+                          uint32_t *count, EngramError *err);
+/* Neurons [lo, hi) of ensemble k of group g; ENGRAM_EXIT_MODEL when k or a
+ * range does not fit the population. */
+int engram_ensemble_range(const EngramModel *m, const double *pv, const uint32_t *sizes, uint32_t g,
+                          uint32_t k, uint32_t *lo, uint32_t *hi, EngramError *err);
+
 /* ---- network (network.c) ------------------------------------------------------ */
 
 typedef struct EngramRing {

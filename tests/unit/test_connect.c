@@ -18,7 +18,9 @@
 static EngramConnSpec spec_of(EngramConnRule rule, double p_or_k, uint32_t nsrc, uint32_t ntgt,
                               bool same, bool autapses)
 {
-    return (EngramConnSpec){rule, p_or_k, 1234567, 9, nsrc, ntgt, same, autapses};
+    return (EngramConnSpec){.rule = rule, .p_or_k = p_or_k, .seed = 1234567, .stream = 9,
+                            .nsrc = nsrc, .ntgt = ntgt, .same_population = same,
+                            .autapses = autapses};
 }
 
 /* The sources of one target into a fresh vector (the caller frees it). */

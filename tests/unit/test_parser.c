@@ -560,7 +560,7 @@ Test(parser, record_weights_errors)
                      "t.engram:1:8: error: unexpected 'weight', expected 'spikes' or 'weights'\n"
                      "    1 | record weight ee\n"
                      "      |        ^~~~~~\n"
-                     "t.engram:2:20: error: unexpected 'every', expected '->' or '.'\n"
+                     "t.engram:2:20: error: unexpected 'every', expected '->', '[' or '.'\n"
                      "    2 | record weights a.b every 1 s\n"
                      "      |                    ^~~~~\n"
                      "t.engram:3:19: error: unexpected 'synapse'\n"
@@ -1026,6 +1026,67 @@ Test(parser, round_trip_rules)
     char *text = slurp("tests/unit/data/rules.engram");
     check_round_trip("tests/unit/data/rules.engram", text);
     free(text);
+}
+
+/* Every construct of sections 15-16 (tests/unit/data/protocols.engram). */
+Test(parser, round_trip_protocols)
+{
+    char *text = slurp("tests/unit/data/protocols.engram");
+    check_round_trip("tests/unit/data/protocols.engram", text);
+    free(text);
+}
+
+/* Protocol words are keywords only inside a protocol's braces, and never after a '.'. */
+Test(parser, protocol_words_are_contextual)
+{
+    AstFile *f = parse_ok("param rate = 5\nparam current = 2\nparam f = 2\nregion R { population cue = 3 LIF }\n"
+                          "protocol p { cue R.cue rate f * 1 Hz for 1 ms }\n");
+    cr_assert_eq(f->ndecls, 5);
+    const Decl *p = f->decls[4];
+    cr_assert_eq(p->kind, DECL_PROTOCOL);
+    cr_assert_eq(p->nbody, 1);
+    cr_assert_eq(p->body[0]->kind, STMT_P_CUE);
+    cr_assert_str_eq(sexpr(p->body[0]->subject), "R.cue");
+    cr_assert_str_eq(sexpr(p->body[0]->expr), "(* f 1Hz)");
+}
+
+Test(parser, protocol_statements)
+{
+    AstFile *f = parse_ok("protocol p {\n"
+                          "  phase a repeat 3 trials { reward m 1 when recall(s) > 0.5 after 1 s }\n"
+                          "  repeat d 1..n { measure weight(R.x[d] -> R.y[0]), rate(R.x) }\n"
+                          "  sleep 1 s { plasticity off pj, R.a -> R.b }\n"
+                          "}\n");
+    const Decl *p = f->decls[0];
+    cr_assert_eq(p->nbody, 3);
+    const Stmt *a = p->body[0];
+    cr_assert_eq(a->kind, STMT_P_BLOCK);
+    cr_assert_eq(a->variant, 1);
+    cr_assert_str_eq(a->name, "a");
+    cr_assert_eq(a->body[0]->kind, STMT_P_REPEAT);
+    cr_assert_eq(a->body[0]->variant, 1);
+    const Stmt *r = a->body[0]->body[0];
+    cr_assert_eq(r->kind, STMT_P_REWARD);
+    cr_assert_str_eq(sexpr(r->expr3), "(> (recall s) 0.5)");
+    cr_assert_str_eq(sexpr(r->expr2), "1s");
+    const Stmt *d = p->body[1];
+    cr_assert_str_eq(d->name, "d");
+    cr_assert_str_eq(sexpr(d->body[0]->args[0]->value), "(weight (-> (index R.x d) (index R.y 0)))");
+    const Stmt *z = p->body[2];
+    cr_assert_eq(z->variant, 4);
+    cr_assert_eq(z->body[0]->kind, STMT_P_PLASTICITY);
+    cr_assert_eq(z->body[0]->nargs, 2);
+    cr_assert_str_eq(sexpr(z->body[0]->args[1]->value), "(-> R.a R.b)");
+}
+
+Test(parser, project_ensemble_endpoints)
+{
+    AstFile *f = parse_ok("project R.a[1] -> R.b.X { connect all_to_all weight 1 mV port exc }\n");
+    const Decl *d = f->decls[0];
+    cr_assert_eq(d->src.nparts, 2);
+    cr_assert_str_eq(sexpr(d->index), "1");
+    cr_assert_null(d->index2);
+    cr_assert_eq(d->dst.nparts, 3);
 }
 
 Test(parser, round_trip_examples_and_stdlib)

@@ -53,7 +53,8 @@ Test(partition, rank_blocks_are_unions_of_thread_blocks)
 static void check_partitioned_csr(EngramConnRule rule, double p_or_k, uint32_t nsrc, uint32_t ntgt,
                                   bool same, uint32_t P)
 {
-    EngramConnSpec spec = {rule, p_or_k, 42, 7, nsrc, ntgt, same, false};
+    EngramConnSpec spec = {.rule = rule, .p_or_k = p_or_k, .seed = 42, .stream = 7, .nsrc = nsrc,
+                           .ntgt = ntgt, .same_population = same};
     EngramCsr whole;
     cr_assert_eq(engram_csr_build(nsrc, ntgt, NULL, ntgt, engram_connect_spec_sources, &spec,
                                   ENGRAM_CSR_RANK, &whole), 0);
