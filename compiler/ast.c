@@ -531,7 +531,7 @@ static void print_stmt(FILE *out, const Stmt *s, int level)
         fputs(", ", out);
         ast_print_expr(out, s->expr2);
         break;
-    case STMT_ON_PRE: fputs("on pre", out); print_body(out, s, level); break;
+    case STMT_ON_PRE: fputs(s->variant ? "on pre arrival" : "on pre", out); print_body(out, s, level); break;
     case STMT_ON_POST: fputs("on post", out); print_body(out, s, level); break;
     case STMT_EVERY: print_keyword_expr(out, "every", s->expr); print_body(out, s, level); break;
     case STMT_PLASTICITY: print_use_rule(out, s); break;

@@ -119,7 +119,7 @@ typedef enum StmtKind {
     STMT_PRE_TRACE,    /* pre name = expr (per presynaptic neuron) */
     STMT_POST_TRACE,   /* post name = expr (per postsynaptic neuron) */
     STMT_BOUNDS,       /* bounds expr, expr2 */
-    STMT_ON_PRE,       /* on pre { body } */
+    STMT_ON_PRE,       /* on pre { body }; variant 1: on pre arrival { body } */
     STMT_ON_POST,      /* on post { body } */
     STMT_EVERY,        /* every expr { body } */
     /* projection body */
@@ -163,7 +163,7 @@ struct Stmt {
     int nargs;
     Expr *subject;           /* protocol: the target of a stimulus */
     Expr *expr3;             /* protocol: a reward's condition */
-    int variant;             /* protocol: block kind, trials flag, on/off */
+    int variant;             /* protocol: block kind, trials flag, on/off; ON_PRE: 1 at arrival */
 };
 
 /* ---- declarations ------------------------------------------------------- */

@@ -236,6 +236,8 @@ static int cg_emit_kernels(CgCtx *c)
         c->proj_on_post[j] = on_post ? cg_kernel_add(c, on_post) : ENGRAM_NONE;
         LLVMValueRef every = cg_emit_every_kernel(c, j);
         c->proj_every[j] = every ? cg_kernel_add(c, every) : ENGRAM_NONE;
+        LLVMValueRef arrive = cg_emit_arrive_kernel(c, j);
+        c->proj_arrive[j] = arrive ? cg_kernel_add(c, arrive) : ENGRAM_NONE;
     }
     return c->nerrors ? -1 : 0;
 }
@@ -300,6 +302,7 @@ CgModule *cg_generate(DiagCtx *d, const IrModel *m, const CgOptions *opt)
     c.proj_kernel = calloc((size_t)m->nprojs + 1, sizeof *c.proj_kernel);
     c.proj_on_post = calloc((size_t)m->nprojs + 1, sizeof *c.proj_on_post);
     c.proj_every = calloc((size_t)m->nprojs + 1, sizeof *c.proj_every);
+    c.proj_arrive = calloc((size_t)m->nprojs + 1, sizeof *c.proj_arrive);
     int rc = cg_create_tm(d, cm, opt);
     if (rc == 0)
         rc = cg_build(&c);
@@ -311,6 +314,7 @@ CgModule *cg_generate(DiagCtx *d, const IrModel *m, const CgOptions *opt)
     free(c.proj_kernel);
     free(c.proj_on_post);
     free(c.proj_every);
+    free(c.proj_arrive);
     if (rc != 0) {
         cg_free(cm);
         return NULL;

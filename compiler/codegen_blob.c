@@ -295,6 +295,7 @@ static void blob_plastic(BlobGen *g, int j, EngramProjDesc *d)
 {
     const IrRule *r = g->c->m->projs[j].plasticity;
     d->plastic_param = d->on_post_kernel = d->every_kernel = d->every_param = ENGRAM_NONE;
+    d->arrive_kernel = ENGRAM_NONE;
     d->w_lo_param = d->w_hi_param = ENGRAM_NONE;
     if (!r)
         return;
@@ -309,6 +310,8 @@ static void blob_plastic(BlobGen *g, int j, EngramProjDesc *d)
     blob_vars(g, r->post, r->npost);
     d->on_post_kernel = g->c->proj_on_post[j];
     d->every_kernel = g->c->proj_every[j];
+    d->arrive_kernel = g->c->proj_arrive[j];
+    d->pre_arrival = r->pre_arrival && d->arrive_kernel != ENGRAM_NONE;
     d->every_param = r->has_every ? blob_index(r->every_param) : ENGRAM_NONE;
     d->w_lo_param = blob_index(r->w_lo_param);
     d->w_hi_param = blob_index(r->w_hi_param);

@@ -32,13 +32,14 @@ typedef struct CgCtx {
     /* pre-built types; t_real is the model precision (float or double) */
     LLVMTypeRef t_real, t_f64, t_i1, t_i8, t_i16, t_i32, t_i64, t_ptr, t_void;
     /* kernel table in id order: pop update kernels, then delivery kernels,
-     * then the on-post and every kernels of plastic projections */
+     * then the on-post, every and arrive kernels of plastic projections */
     LLVMValueRef *kernels;
     int nkernels, capkernels;
     uint32_t *pop_kernel;     /* [npops] kernel id or ENGRAM_NONE */
     uint32_t *proj_kernel;    /* [nprojs] */
     uint32_t *proj_on_post;   /* [nprojs] kernel id or ENGRAM_NONE */
     uint32_t *proj_every;     /* [nprojs] kernel id or ENGRAM_NONE */
+    uint32_t *proj_arrive;    /* [nprojs] kernel id or ENGRAM_NONE */
     int nerrors;              /* errors this phase reported */
 } CgCtx;
 
@@ -118,7 +119,8 @@ LLVMValueRef cg_emit_deliver_kernel(CgCtx *c, int proj);
 
 /* ---- plasticity (codegen_plastic.c) --------------------------------------------- */
 
-/* Whether the delivery kernel of the projection runs an on-pre handler. */
+/* Whether the delivery kernel of the projection runs an on-pre handler (not
+ * when the handler runs at arrival, in the arrive kernel). */
 bool cg_proj_has_on_pre(const IrProj *p);
 /* Builds, from the current insertion point (a block of `fn` where a->plastic
  * is non-NULL and switched on), the plastic delivery of `proj`: deliver each
@@ -130,6 +132,9 @@ void cg_emit_plastic_deliver(CgCtx *c, int proj, LLVMValueRef fn, LLVMValueRef a
  * (EngramEveryKernel); NULL when the rule has no such handler or after an error. */
 LLVMValueRef cg_emit_on_post_kernel(CgCtx *c, int proj);
 LLVMValueRef cg_emit_every_kernel(CgCtx *c, int proj);
+/* engram_proj_<i>_arrive (EngramDeliverKernel over a->synapses) for a rule
+ * with `on pre arrival`; NULL otherwise. */
+LLVMValueRef cg_emit_arrive_kernel(CgCtx *c, int proj);
 /* A rule leaf (IR_WEIGHT .. IR_MODULATOR) from env->rule. */
 LLVMValueRef cg_rule_leaf(CgCtx *c, const CgEnv *env, const IrExpr *e);
 

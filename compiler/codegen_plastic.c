@@ -2,7 +2,7 @@
  * codegen_plastic.c - the kernels of a plastic projection (docs/language.md
  * section 12; ABI: EngramDeliverArgs and EngramPlasticState in engram_rt.h).
  *
- * A projection with a rule gets up to three kernels:
+ * A projection with a rule gets up to four kernels:
  *
  *   engram_proj_<i>_deliver   for each source spike s (ascending): bring the
  *                             pre traces of s up to date, run `before`; for
@@ -14,6 +14,13 @@
  *                             incoming synapses (post_row/post_syn/post_src,
  *                             ascending source); nothing is delivered.
  *   engram_proj_<i>_every     the every block, per synapse of sources [begin, end).
+ *   engram_proj_<i>_arrive    `on pre arrival`: the deliver kernel only
+ *                             delivers (a static one with per-synapse
+ *                             weights); this one runs the handler for each
+ *                             event (spikes[e], synapses[e]) the runtime
+ *                             lists at the step the spike arrives.  The
+ *                             rule's pre traces are synapse variables then
+ *                             (lower.c), so the handler is per synapse only.
  *
  * Laziness.  A trace or synapse variable holds its value at step `*_last`;
  * reading it at step n integrates exactly over (n - last) * dt:
@@ -29,9 +36,11 @@
  *   - the traces of the spiking side are brought up to date, assigned by the
  *     handler and stored, with *_last = step, once per spike of that side;
  *   - the traces of the other side are only read (never stored);
- *   - every synapse a handler visits has its synapse variables brought up to
- *     date and stored, with syn_last[k] = step (when some have an ODE), and
- *     w clipped to the bounds and stored.
+ *   - every synapse a handler visits has w clipped to the bounds and stored;
+ *     when the handler assigns a synapse variable, all of them are brought
+ *     up to date and stored, with syn_last[k] = step (when some have an
+ *     ODE); otherwise (an every block that reads c) those it reads are
+ *     brought up to date for the handler only.
  *
  * Nothing runs, and nothing lazy moves, while a->plastic is NULL or
  * a->plastic->plastic is 0: delivery alone (per-synapse weights) remains.
@@ -39,7 +48,7 @@
  * per call.  Like every kernel, no instruction carries fast-math flags.
  *
  * Order: scanning the rule, loading, arithmetic of one handler, the loops,
- * the three kernels.
+ * the four kernels.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -65,13 +74,14 @@ typedef struct PlGen {
     int nsrc_states, ndst_states;
     /* EngramDeliverArgs */
     LLVMValueRef args, spikes, nspikes, row, col, weight, delay, ring, ntgt, slots, step, dsteps;
+    LLVMValueRef synapses;              /* arrive kernel */
     LLVMValueRef time, dt, step32;      /* t and dt in model precision; step as i32 */
     /* EngramPlasticState */
     LLVMValueRef *syn, syn_last, *pre, pre_last, *post, post_last;
     LLVMValueRef post_row, post_syn, post_src;
     LLVMValueRef *pre_st, *post_st, *mods;
-    /* what the rule reads */
-    bool *use_param, *use_pre_st, *use_post_st, *use_mod;
+    /* what the rule reads (use_syn: the kernel's handler) */
+    bool *use_param, *use_pre_st, *use_post_st, *use_mod, *use_syn;
     LLVMValueRef *pvals;
     LLVMValueRef w_lo, w_hi;
     PlLin *lsyn, *lpre, *lpost;
@@ -79,7 +89,7 @@ typedef struct PlGen {
 
 bool cg_proj_has_on_pre(const IrProj *p)
 {
-    return p->plasticity && p->plasticity->has_on_pre;
+    return p->plasticity && p->plasticity->has_on_pre && !p->plasticity->pre_arrival;
 }
 
 /* ---- rule leaves ------------------------------------------------------------------ */
@@ -137,6 +147,7 @@ static void pl_scan_expr(PlGen *g, const IrExpr *e)
     case IR_PRE_STATE:  pl_mark(g->use_pre_st, g->nsrc_states, e->index); break;
     case IR_POST_STATE: pl_mark(g->use_post_st, g->ndst_states, e->index); break;
     case IR_MODULATOR:  pl_mark(g->use_mod, g->c->m->nmodulators, e->index); break;
+    case IR_SYNVAR:     pl_mark(g->use_syn, g->r->nsyn_vars, e->index); break;
     default: break;
     }
     pl_scan_expr(g, e->a);
@@ -197,12 +208,14 @@ static void pl_init(PlGen *g, CgCtx *c, int proj)
     g->use_pre_st = PL_ALLOC(g->nsrc_states, bool);
     g->use_post_st = PL_ALLOC(g->ndst_states, bool);
     g->use_mod = PL_ALLOC(m->nmodulators, bool);
+    g->use_syn = PL_ALLOC(g->r->nsyn_vars, bool);
 }
 
 static void pl_free(PlGen *g)
 {
     void *all[] = {g->syn, g->pre, g->post, g->lsyn, g->lpre, g->lpost, g->pre_st, g->post_st,
-                   g->mods, g->pvals, g->use_param, g->use_pre_st, g->use_post_st, g->use_mod};
+                   g->mods, g->pvals, g->use_param, g->use_pre_st, g->use_post_st, g->use_mod,
+                   g->use_syn};
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         free(all[k]);
 }
@@ -245,6 +258,7 @@ static void pl_load_args(PlGen *g, LLVMValueRef a)
     g->slots = cg_load_field(c, a, offsetof(EngramDeliverArgs, ring_slots), c->t_i64, "ring_slots");
     g->step = cg_load_field(c, a, offsetof(EngramDeliverArgs, step), c->t_i64, "step");
     g->dsteps = cg_load_field(c, a, offsetof(EngramDeliverArgs, delay_steps), c->t_i32, "delay_steps");
+    g->synapses = cg_load_field(c, a, offsetof(EngramDeliverArgs, synapses), c->t_ptr, "synapses");
     g->time = cg_to_real(c, cg_load_field(c, a, offsetof(EngramDeliverArgs, t), c->t_f64, "t"));
     g->dt = cg_to_real(c, cg_load_field(c, a, offsetof(EngramDeliverArgs, dt), c->t_f64, "dt"));
     g->step32 = LLVMBuildTrunc(c->b, g->step, c->t_i32, "step32");
@@ -418,15 +432,46 @@ static void pl_run(PlGen *g, CgRuleVals *rv, const IrRuleAssign *st, int n, unsi
     }
 }
 
+static bool pl_assigns_syn(const IrHandler *h)
+{
+    for (int k = 0; k < h->nsyn; k++)
+        if (h->syn[k].target == IR_TGT_SYNVAR)
+            return true;
+    return false;
+}
+
+/* The synapse variables of k that the handler reads, up to date (not stored). */
+static void pl_read_used(PlGen *g, LLVMValueRef k, LLVMValueRef *sv)
+{
+    const IrRule *r = g->r;
+    LLVMValueRef d = NULL;
+    for (int v = 0; v < r->nsyn_vars; v++) {
+        if (!g->use_syn[v])
+            continue;
+        sv[v] = pl_load(g, g->c->t_real, g->syn[v], k, r->syn_vars[v].name);
+        if (pl_var_has_ode(&r->syn_vars[v])) {
+            if (!d)
+                d = pl_delta(g, g->syn_last, k);
+            sv[v] = pl_advance(g, &g->lsyn[v], sv[v], d);
+        }
+    }
+}
+
 /* One synapse k of a handler: synapse variables up to date, statements,
  * bounds, stores.  rv holds the traces and neuron indices of both sides;
- * w0 is w[k] when the caller has loaded it already, else NULL. */
+ * w0 is w[k] when the caller has loaded it already, else NULL.  A handler
+ * that assigns no synapse variable (an every block that reads c) reads only
+ * those it uses and stores only w: the stored variables keep their step. */
 static void pl_synapse(PlGen *g, CgRuleVals *rv, LLVMValueRef k, LLVMValueRef w0, const IrHandler *h)
 {
     CgCtx *c = g->c;
     const IrRule *r = g->r;
+    bool writes = pl_assigns_syn(h);
     LLVMValueRef *sv = PL_ALLOC(r->nsyn_vars, LLVMValueRef);
-    pl_read_vars(g, r->syn_vars, r->nsyn_vars, g->lsyn, g->syn, g->syn_last, k, sv);
+    if (writes)
+        pl_read_vars(g, r->syn_vars, r->nsyn_vars, g->lsyn, g->syn, g->syn_last, k, sv);
+    else
+        pl_read_used(g, k, sv);
     LLVMValueRef wp = cg_elem_ptr(c, c->t_real, g->weight, k);
     rv->w = w0 ? w0 : LLVMBuildLoad2(c->b, c->t_real, wp, "w");
     rv->syn = sv;
@@ -437,8 +482,9 @@ static void pl_synapse(PlGen *g, CgRuleVals *rv, LLVMValueRef k, LLVMValueRef w0
     if (g->w_hi)
         w = cg_min(c, w, g->w_hi);
     LLVMBuildStore(c->b, w, wp);
-    pl_store_vars(g, r->nsyn_vars, g->syn, k, sv);
-    if (pl_lazy_syn(r))
+    if (writes)
+        pl_store_vars(g, r->nsyn_vars, g->syn, k, sv);
+    if (writes && pl_lazy_syn(r))
         LLVMBuildStore(c->b, g->step32, cg_elem_ptr(c, c->t_i32, g->syn_last, k));
     rv->w = NULL;
     rv->syn = NULL;
@@ -696,6 +742,42 @@ LLVMValueRef cg_emit_every_kernel(CgCtx *c, int proj)
     rv.pre_index = l.i;
     pl_every_synapses(&g, &rv, l.i);
     free(pre);
+    pl_loop_end(&g, &l);
+    LLVMBuildRetVoid(c->b);
+    LLVMValueRef fn = g.fn;
+    pl_free(&g);
+    return fn;
+}
+
+/* ---- the arrive kernel: on pre at arrival ---------------------------------------------------- */
+
+/* Event e: synapse k = synapses[e] of source spikes[e], whose spike arrives
+ * now.  The rule has no pre traces here (lower_arrival made them synapse
+ * variables), so the whole handler is per synapse. */
+LLVMValueRef cg_emit_arrive_kernel(CgCtx *c, int proj)
+{
+    const IrRule *r = c->m->projs[proj].plasticity;
+    if (!r || !r->has_on_pre || !r->pre_arrival)
+        return NULL;
+    if (r->npre > 0 || r->on_pre.nbefore > 0 || r->on_pre.nafter > 0)
+        cg_error(c, c->m->projs[proj].span, "the arrival handler of rule '%s' has per-spike statements",
+                 r->name ? r->name : "?");
+    PlGen g;
+    pl_init(&g, c, proj);
+    pl_scan(&g, &r->on_pre);
+    pl_kernel_begin(&g, "arrive", false, proj);
+    PlLoop l = pl_loop_begin(&g, cg_const_i64(c, 0), g.nspikes, LLVMIntSLT, "event");
+    LLVMValueRef s = pl_index(&g, g.spikes, l.i, "src");
+    LLVMValueRef k = pl_load(&g, c->t_i64, g.synapses, l.i, "k");
+    LLVMValueRef j = pl_index(&g, g.col, k, "col");
+    CgRuleVals rv = pl_rule_vals(&g);
+    LLVMValueRef *post = PL_ALLOC(r->npost, LLVMValueRef);
+    pl_read_vars(&g, r->post, r->npost, g.lpost, g.post, g.post_last, j, post);
+    rv.pre_index = s;
+    rv.post = post;
+    rv.post_index = j;
+    pl_synapse(&g, &rv, k, NULL, &r->on_pre);
+    free(post);
     pl_loop_end(&g, &l);
     LLVMBuildRetVoid(c->b);
     LLVMValueRef fn = g.fn;

@@ -539,7 +539,7 @@ static void dump_rule(FILE *out, const IrModel *m, const IrRule *r)
     dump_vars(out, m, "synapse", r->syn_vars, r->nsyn_vars);
     dump_vars(out, m, "pre", r->pre, r->npre);
     dump_vars(out, m, "post", r->post, r->npost);
-    dump_handler(out, m, "on pre", &r->on_pre, r->has_on_pre);
+    dump_handler(out, m, r->pre_arrival ? "on pre arrival" : "on pre", &r->on_pre, r->has_on_pre);
     dump_handler(out, m, "on post", &r->on_post, r->has_on_post);
     dump_handler(out, m, "every", &r->every, r->has_every);
 }

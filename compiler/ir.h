@@ -147,6 +147,9 @@ typedef struct IrRule {
     IrVar *post; int npost;
     IrHandler on_pre, on_post, every;
     bool has_on_pre, has_on_post, has_every;
+    bool pre_arrival;            /* `on pre arrival`: on_pre runs per synapse when the spike
+                                    arrives; the rule's pre traces are synapse variables then
+                                    (npre == 0, on_pre has only per-synapse statements) */
     int every_param;             /* interval (ms), -1 without every */
     int w_lo_param, w_hi_param;  /* bounds, -1 without */
     int plastic_param;           /* PROJ.plastic */

@@ -22,7 +22,10 @@
  * index spaces).
  *
  * The same analysis, on one variable, gives the coefficients of the traces
- * and synapse variables of plasticity rules: dx/dt = a*x + b.
+ * and synapse variables of plasticity rules: dx/dt = a*x + b.  A rule
+ * whose `on pre` runs at arrival gets its pre traces as synapse variables
+ * (lower_arrival): each synapse sees the presynaptic train after its own
+ * delay.
  *
  * Order: linear analysis, parameter order, populations, plasticity and
  * neuromodulation, links, entry.
@@ -560,6 +563,68 @@ static IrHandler lower_handler(const Lower *L, const IrHandler *h)
     return r;
 }
 
+/* Pre traces of `on pre arrival` become synapse variables: a trace as seen
+ * at the synapse, where spikes arrive after that synapse's delay. */
+static void arrival_expr(IrExpr *e, int nsyn)
+{
+    if (!e)
+        return;
+    if (e->kind == IR_PRE_TRACE) {
+        e->kind = IR_SYNVAR;
+        e->index += nsyn;
+    }
+    arrival_expr(e->a, nsyn);
+    arrival_expr(e->b, nsyn);
+    arrival_expr(e->c, nsyn);
+    arrival_expr(e->d, nsyn);
+}
+
+static void arrival_assigns(IrRuleAssign *as, int n, int nsyn)
+{
+    for (int i = 0; i < n; i++) {
+        if (as[i].target == IR_TGT_PRE) {
+            as[i].target = IR_TGT_SYNVAR;
+            as[i].index += nsyn;
+        }
+        arrival_expr(as[i].value, nsyn);
+    }
+}
+
+static void arrival_handler(IrHandler *h, int nsyn)
+{
+    arrival_assigns(h->before, h->nbefore, nsyn);
+    arrival_assigns(h->syn, h->nsyn, nsyn);
+    arrival_assigns(h->after, h->nafter, nsyn);
+}
+
+/* The whole of on_pre runs per synapse, in the order written (sema keeps the
+ * per-spike statements before or after the per-synapse ones). */
+static void lower_arrival(const Lower *L, IrRule *ir)
+{
+    int nsyn = ir->nsyn_vars, n = nsyn + ir->npre;
+    IrVar *vars = arena_alloc(L->S->a, (size_t)(n + 1) * sizeof *vars);
+    for (int k = 0; k < nsyn; k++)
+        vars[k] = ir->syn_vars[k];
+    for (int k = 0; k < ir->npre; k++)
+        vars[nsyn + k] = ir->pre[k];
+    ir->syn_vars = vars;
+    ir->nsyn_vars = n;
+    ir->npre = 0;
+    arrival_handler(&ir->on_pre, nsyn);
+    arrival_handler(&ir->on_post, nsyn);
+    arrival_handler(&ir->every, nsyn);
+    IrHandler *h = &ir->on_pre;
+    int m = h->nbefore + h->nsyn + h->nafter;
+    IrRuleAssign *all = arena_alloc(L->S->a, (size_t)(m + 1) * sizeof *all);
+    IrRuleAssign *parts[3] = {h->before, h->syn, h->after};
+    int counts[3] = {h->nbefore, h->nsyn, h->nafter}, at = 0;
+    for (int p = 0; p < 3; p++)
+        for (int i = 0; i < counts[p]; i++)
+            all[at++] = parts[p][i];
+    *h = (IrHandler){.syn = all, .nsyn = m};
+    ir->pre_arrival = true;
+}
+
 static IrRule *lower_rule(const Lower *L, const RuleInst *ri)
 {
     const SemaRule *r = ri->rule;
@@ -581,6 +646,8 @@ static IrRule *lower_rule(const Lower *L, const RuleInst *ri)
     ir->w_lo_param = rank_of(L, ri->w_lo_sid);
     ir->w_hi_param = rank_of(L, ri->w_hi_sid);
     ir->plastic_param = rank_of(L, ri->plastic_sid);
+    if (r->on_pre.stmt && r->on_pre.stmt->variant)
+        lower_arrival(L, ir);
     return ir;
 }
 

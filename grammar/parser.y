@@ -421,6 +421,14 @@ static Decl *record_named(ParseCtx *ctx, Decl *d, const char *name, SrcSpan name
 
 /* ---- sections 15-16: ensembles, sequences, protocols ---- */
 
+/* A protocol word that names a param in an expression (`repeat trials trials`). */
+static Expr *mk_word_name(ParseCtx *ctx, const char *word, SrcSpan span)
+{
+    AstList parts = {0};
+    ast_list_push(ctx->arena, &parts, arena_strdup(ctx->arena, word));
+    return mk_name(ctx, parts, span);
+}
+
 static Expr *mk_pair(ParseCtx *ctx, Expr *l, Expr *r, SrcSpan ls, SrcSpan rs)
 {
     SrcSpan span = ls;
@@ -879,6 +887,9 @@ ritem
     | LET IDENT '=' expr        { $$ = mk_stmt(ctx, STMT_LET, @$, $2, @2, $4); }
     | BOUNDS expr ',' expr      { $$ = mk_stmt_expr(ctx, STMT_BOUNDS, @$, $2); $$->expr2 = $4; }
     | ON PRE '{' assigns '}'    { $$ = mk_body_stmt(ctx, STMT_ON_PRE, @$, NULL, $4); }
+    | ON PRE IDENT '{' assigns '}'
+        { $$ = mk_body_stmt(ctx, STMT_ON_PRE, @$, NULL, $5);
+          $$->variant = expect_word(ctx, (Word){$3, @3, "arrival", NULL}); }
     | ON POST '{' assigns '}'   { $$ = mk_body_stmt(ctx, STMT_ON_POST, @$, NULL, $4); }
     | ON error '{' assigns '}'  { $$ = NULL; }
     | EVERY expr '{' assigns '}'
@@ -1144,6 +1155,8 @@ primary
     | IDENT '(' opt_args ')'    { $$ = mk_call(ctx, $1, @1, $3, @$); $$->args = args_array(ctx, &$3); }
     | RATE '(' opt_args ')'
         { $$ = mk_call(ctx, arena_strdup(ctx->arena, "rate"), @1, $3, @$); $$->args = args_array(ctx, &$3); }
+    | TRIALS                    { $$ = mk_word_name(ctx, "trials", @$); }   /* param trials */
+    | RATE                      { $$ = mk_word_name(ctx, "rate", @$); }
     | WEIGHT '(' opt_args ')'   /* the measure weight(A -> B) */
         { $$ = mk_call(ctx, arena_strdup(ctx->arena, "weight"), @1, $3, @$); $$->args = args_array(ctx, &$3); }
     | path_parts '[' exprs ']'  { $$ = mk_index(ctx, mk_name(ctx, $1, @1), $3, @$); }
@@ -1197,7 +1210,7 @@ typedef struct TokenGroup {
 static const TokenGroup token_groups[] = {
     {"an expression", {TOK_NUMBER, '('},
      {TOK_NUMBER, TOK_QUANTITY, TOK_IDENT, '(', '-', TOK_NOT, TOK_TRUE, TOK_FALSE, '[', TOK_PRE,
-      TOK_POST, TOK_RATE, TOK_WEIGHT, 0}},
+      TOK_POST, TOK_RATE, TOK_WEIGHT, TOK_TRIALS, 0}},
     {"an operator", {'+', '*'},
      {'+', '-', '*', '/', '^', '<', '>', TOK_LE, TOK_GE, TOK_EQ, TOK_NE, TOK_AND, TOK_OR, '.',
       '(', '[', 0}},

@@ -512,6 +512,8 @@ static const char *check_plastic(const uint8_t *b, const EngramModelDesc *d,
         return "a projection's weight bounds are not parameters";
     if (p->lazy_syn > 1)
         return "a projection's lazy_syn flag is neither 0 nor 1";
+    if (p->pre_arrival > 1 || (p->pre_arrival && p->arrive_kernel >= d->nkernels))
+        return "a projection's arrival flag or arrive kernel is not in its table";
     return NULL;
 }
 

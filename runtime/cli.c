@@ -2,10 +2,12 @@
  * cli.c - the simulator's command line and engram_main, which runs one
  * simulation from start to end:
  *
- *   parse argv -> open (validate) the model -> resolve parameters -> estimate
+ *   parse argv -> open (validate) the model -> resolve parameters (with the
+ *   protocol's length as the duration unless --duration sets it) -> estimate
  *   memory (--max-memory, --dry-run) -> create the output folder -> build ->
- *   simulate -> write spikes.h5, weights.h5 (if recorded) and summary.json ->
- *   print the summary.
+ *   prepare the protocol -> restore a checkpoint (--restore) -> simulate ->
+ *   write spikes.h5, weights.h5 (if recorded), summary.json and trials.csv
+ *   (with a protocol) -> print the summary.
  *
  * Every failure prints "PROG: error: MESSAGE" on stderr and returns its exit
  * code (engram_rt.h): 1 model, 2 command line, 3 files, 4 memory.
@@ -19,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rt_checkpoint.h"
 #include "rt_engine.h"
+#include "rt_protocol.h"
 
 /* ---- options ----------------------------------------------------------------- */
 
@@ -57,7 +61,7 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 int engram_options_parse(EngramOptions *opt, int argc, char **argv, EngramError *err)
 {
     static const char *const valued[] = {"--out", "--seed", "--duration", "--set", "--max-memory",
-                                         "--threads"};
+                                         "--threads", "--protocol", "--restore"};
     memset(opt, 0, sizeof *opt);
     opt->sets = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *opt->sets);
     if (!opt->sets)
@@ -65,7 +69,7 @@ int engram_options_parse(EngramOptions *opt, int argc, char **argv, EngramError 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *inl = NULL, *v = NULL;
         int which = -1;
-        for (int k = 0; k < 6 && which < 0; k++)
+        for (int k = 0; k < 8 && which < 0; k++)
             if (match_opt(a, valued[k], &inl))
                 which = k;
         if (which >= 0) {
@@ -77,6 +81,8 @@ int engram_options_parse(EngramOptions *opt, int argc, char **argv, EngramError 
             case 1: opt->seed = v; break;
             case 2: opt->duration = v; break;
             case 3: opt->sets[opt->nsets++] = v; break;
+            case 6: opt->protocol = v; break;
+            case 7: opt->restore = v; break;
             case 5: {
                 char *end;
                 long n = strtol(v, &end, 10);
@@ -107,6 +113,9 @@ int engram_options_parse(EngramOptions *opt, int argc, char **argv, EngramError 
     }
     if (opt->out_dir && opt->out_dir[0] == '\0')
         return engram_fail(err, ENGRAM_EXIT_USAGE, "--out needs a folder name");
+    if ((opt->protocol && !opt->protocol[0]) || (opt->restore && !opt->restore[0]))
+        return engram_fail(err, ENGRAM_EXIT_USAGE, "--%s needs a value",
+                           opt->restore && !opt->restore[0] ? "restore" : "protocol");
     return 0;
 }
 
@@ -158,7 +167,11 @@ void engram_usage(FILE *out, const char *prog)
             "usage: %s [options]\n"
             "  --out DIR          output folder (default out/MODEL); created if missing\n"
             "  --seed N           random seed (a whole number >= 0)\n"
-            "  --duration T       simulated time with a unit: 1s, 500 ms\n"
+            "  --duration T       simulated time with a unit: 1s, 500 ms (default: the\n"
+            "                     protocol's length, else the model's duration)\n"
+            "  --protocol NAME    the protocol to run (default: the first; none: no protocol)\n"
+            "  --restore FILE     continue the run saved in a checkpoint (same model and\n"
+            "                     parameters; outputs as if it had never stopped)\n"
             "  --set NAME=VALUE   override a parameter by its full path (repeatable),\n"
             "                     with a unit where it has one: --set V1.exc.tau_m=20ms\n"
             "  --threads N        threads per process (default: the cores, shared by the\n"
@@ -331,6 +344,8 @@ typedef struct EngramRun {
     EngramEstimate est;
     EngramNetwork net;
     char *out_dir;
+    uint32_t protocol;          /* index, or ENGRAM_NONE */
+    char proto_duration[64];    /* the protocol's length as a --duration value */
 } EngramRun;
 
 static void run_free(EngramRun *r)
@@ -344,6 +359,40 @@ static void run_free(EngramRun *r)
     free(r->out_dir);
 }
 
+/* Whether an override (--duration or --set duration=) sets the duration. */
+static bool duration_given(const EngramRun *r)
+{
+    const EngramModel *m = &r->model;
+    const char *name = engram_model_str(m, m->params[m->hdr->duration_param].name);
+    for (size_t k = 0; k < r->nov; k++)
+        if (r->ov[k].name_len == strlen(name) && memcmp(r->ov[k].name, name, r->ov[k].name_len) == 0)
+            return true;
+    return false;
+}
+
+/* The protocol; unless the duration is given, its length becomes the
+ * duration, resolved as if --duration had said so (parameters that read the
+ * duration see it). */
+static int run_protocol_duration(EngramRun *r, EngramError *err)
+{
+    const EngramModel *m = &r->model;
+    int rc = engram_protocol_select(m, r->opt.protocol, &r->protocol, err);
+    if (rc || r->protocol == ENGRAM_NONE || duration_given(r))
+        return rc;
+    int64_t steps;
+    if ((rc = engram_protocol_length(m, r->protocol, r->params, &steps, err)))
+        return rc;
+    snprintf(r->proto_duration, sizeof r->proto_duration, "%.17g ms",
+             (double)steps * r->params[m->hdr->dt_param]);
+    EngramOverride *ov = realloc(r->ov, (r->nov + 1) * sizeof *ov);
+    if (!ov)
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    r->ov = ov;
+    const char *name = engram_model_str(m, m->params[m->hdr->duration_param].name);
+    ov[r->nov++] = (EngramOverride){"the protocol's length", name, strlen(name), r->proto_duration};
+    return engram_params_resolve(m, r->ov, r->nov, r->params, err);
+}
+
 /* Parameters, estimate and the memory limit. */
 static int run_prepare(EngramRun *r, FILE *out, EngramError *err)
 {
@@ -355,6 +404,7 @@ static int run_prepare(EngramRun *r, FILE *out, EngramError *err)
     if (!r->params)
         return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
     if ((rc = engram_params_resolve(m, r->ov, r->nov, r->params, err)) ||
+        (rc = run_protocol_duration(r, err)) ||
         (rc = engram_estimate(m, r->params, &r->est, err)))
         return rc;
     uint64_t limit = r->opt.max_memory ? r->opt.max_memory : default_max_memory();
@@ -363,6 +413,9 @@ static int run_prepare(EngramRun *r, FILE *out, EngramError *err)
     if (r->opt.dry_run) {
         if (out) {
             print_dry_run(out, m, r->params, &r->est, limit, need, r->nranks, r->threads);
+            if (r->protocol != ENGRAM_NONE)
+                fprintf(out, "protocol %s\n",
+                        engram_model_str(m, m->protocols[r->protocol].name));
             if (need > limit)
                 fprintf(out, "this is over the limit: a run would stop here (exit %d)\n",
                         ENGRAM_EXIT_RESOURCE);
@@ -381,7 +434,8 @@ static int run_prepare(EngramRun *r, FILE *out, EngramError *err)
     return 0;
 }
 
-static int run_output_dir(EngramRun *r, EngramError *err)
+/* Every rank knows the folder (checkpoints are read by all); rank 0 makes it. */
+static int run_output_dir(EngramRun *r, bool root, EngramError *err)
 {
     const char *name = engram_model_str(&r->model, r->model.hdr->name);
     if (r->opt.out_dir) {
@@ -393,7 +447,20 @@ static int run_output_dir(EngramRun *r, EngramError *err)
     }
     if (!r->out_dir)
         return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
-    return engram_make_dirs(r->out_dir, err);
+    return root ? engram_make_dirs(r->out_dir, err) : 0;
+}
+
+/* --restore: the network's state from the checkpoint, the protocol's from
+ * its extra bytes (none when the run has no protocol). */
+static int run_restore(EngramRun *r, EngramError *err)
+{
+    void *extra = NULL;
+    size_t len = 0;
+    int rc = engram_checkpoint_read(&r->net, r->opt.restore, &extra, &len, err);
+    if (!rc && r->net.proto)
+        rc = engram_protocol_load(&r->net, extra, len, err);
+    free(extra);
+    return engram_comm_agree(rc, r->rank, err);
 }
 
 static int run_all(EngramRun *r, const EngramProgram *prog, int argc, char **argv,
@@ -425,11 +492,15 @@ static int run_all(EngramRun *r, const EngramProgram *prog, int argc, char **arg
     rc = engram_comm_agree(run_prepare(r, root ? stdout : NULL, err), r->rank, err);
     if (rc || r->opt.dry_run)
         return rc;
-    if ((rc = engram_comm_agree(root ? run_output_dir(r, err) : 0, r->rank, err)))
+    if ((rc = engram_comm_agree(run_output_dir(r, root, err), r->rank, err)))
         return rc;
     EngramLayout lay = {r->rank, r->nranks, r->threads};
     rc = engram_network_build_layout(&r->net, &r->model, r->params, &lay, err);
+    if (!rc)
+        rc = engram_protocol_init(&r->net, r->protocol, r->out_dir, err);
     if ((rc = engram_comm_agree(rc, r->rank, err)))
+        return rc;
+    if (r->opt.restore && (rc = run_restore(r, err)))
         return rc;
     EngramTiming timing = {.setup_s = wall_s() - t0};
     EngramSimOptions so = {.progress = root && !r->opt.quiet && isatty(STDERR_FILENO)};
@@ -438,12 +509,14 @@ static int run_all(EngramRun *r, const EngramProgram *prog, int argc, char **arg
         return rc;
     timing.simulate_s = wall_s() - t1;
     if (root && !(rc = engram_write_spikes(&r->net, r->out_dir, err)) &&
-        !(rc = engram_write_weights(&r->net, r->out_dir, err)))
-        rc = engram_write_summary(&r->net, &timing, r->out_dir, err);
+        !(rc = engram_write_weights(&r->net, r->out_dir, err)) &&
+        !(rc = engram_write_summary(&r->net, &timing, r->out_dir, err)))
+        rc = engram_write_trials(&r->net, r->out_dir, err);
     if ((rc = engram_comm_agree(rc, r->rank, err)))
         return rc;
     if (root && !r->opt.quiet) {
         engram_print_summary(stdout, &r->net, &timing);
+        engram_protocol_print(stdout, &r->net);
         if (r->nranks > 1 || r->threads > 1)
             printf("ran on %u rank%s x %u thread%s\n", r->nranks, r->nranks > 1 ? "s" : "",
                    r->threads, r->threads > 1 ? "s" : "");

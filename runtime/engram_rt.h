@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define ENGRAM_BLOB_MAGIC   0x4d524745u   /* "EGRM" */
-#define ENGRAM_ABI_VERSION  3u
+#define ENGRAM_ABI_VERSION  4u
 #define ENGRAM_NONE         0xffffffffu   /* "no index" in any table field */
 
 /* Exit codes shared by engramc and simulators. */
@@ -201,6 +201,12 @@ typedef struct EngramProjDesc {
      * (0, the default: whole populations) */
     uint32_t ens_ends;
     uint32_t src_group, src_ens, dst_group, dst_ens;
+    /* `on pre arrival` (docs/language.md section 12): with pre_arrival 1 the
+     * deliver kernel only delivers, and arrive_kernel (an EngramDeliverKernel
+     * over EngramDeliverArgs.synapses) runs the on-pre handler of each
+     * synapse at the step its spike arrives; 0: arrive_kernel is unused */
+    uint32_t pre_arrival;
+    uint32_t arrive_kernel;
 } EngramProjDesc;
 
 /* A synapse variable or trace of a plastic projection. */
@@ -450,11 +456,15 @@ typedef struct EngramDeliverArgs {
     double t;                 /* time at the start of the step (ms) */
     double dt;
     int64_t nsrc;             /* size of the source population */
+    const uint64_t *synapses; /* arrive kernel: the synapse of each event, whose source is
+                                 spikes[e] (nspikes events); NULL for the other kernels */
 } EngramDeliverArgs;
 
 /* Deliver this step's spikes of one projection into the target rings, running
  * the on-pre handler of a plastic projection; with the same signature, the
- * on-post kernel runs the on-post handler for the target spikes in a->spikes. */
+ * on-post kernel runs the on-post handler for the target spikes in a->spikes,
+ * and the arrive kernel the on-pre handler of the synapses in a->synapses
+ * (nothing is delivered by either). */
 typedef void (*EngramDeliverKernel)(const EngramDeliverArgs *a);
 /* Runs the every block over the synapses of sources [begin, end). */
 typedef void (*EngramEveryKernel)(const EngramDeliverArgs *a, int64_t begin, int64_t end);

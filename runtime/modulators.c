@@ -10,8 +10,8 @@
  *   2. every level decays exactly: m = baseline + (m - baseline) exp(-dt/tau);
  *   3. `per spike` releases add amount x (spikes of their population in
  *      this step), in release order;
- *   4. scheduled releases due at this step are added, by (due step, order
- *      of scheduling).
+ *   4. scheduled releases and protocol rewards due at this step are added,
+ *      by (due step, order of scheduling).
  *
  * `release M A when DST[j] fires within W after SRC[i] delay D`: the most
  * recent spike of SRC[i] is remembered (a spike in the same step counts, so
@@ -22,7 +22,10 @@
  * is drawn per event from (seed, release stream, 0, event number), rounded to
  * the nearest step (negative draws count as 0); no delay means this step.
  * Pending releases sit in a min-heap bounded by ENGRAM_MAX_PENDING_RELEASES,
- * so a runaway model fails with a message instead of eating memory.
+ * so a runaway model fails with a message instead of eating memory.  A
+ * protocol's `reward` (protocol.c) waits in the same heap, carrying its
+ * modulator and amount, so rewards and releases due at one step are added
+ * in the order they were scheduled.
  *
  * Order: the pending heap, setup, the step.
  */
@@ -39,19 +42,21 @@ static bool pending_less(const EngramPendingRelease *a, const EngramPendingRelea
     return a->step < b->step || (a->step == b->step && a->seq < b->seq);
 }
 
-static int pending_push(EngramModState *ms, EngramPendingRelease x, const char *name,
-                        EngramError *err)
+/* what, name: "release", NAME or "reward", "" (for messages) */
+static int pending_push(EngramModState *ms, EngramPendingRelease x, const char *what,
+                        const char *name, EngramError *err)
 {
     if (ms->heap_len >= ENGRAM_MAX_PENDING_RELEASES)
         return engram_fail(err, ENGRAM_EXIT_MODEL,
-                           "release %s: more than %u releases are waiting for their delay; "
+                           "%s%s%s: more than %u releases are waiting for their delay; "
                            "shorten the delay or make the condition rarer",
-                           name, ENGRAM_MAX_PENDING_RELEASES);
+                           what, name[0] ? " " : "", name, ENGRAM_MAX_PENDING_RELEASES);
     if (ms->heap_len == ms->heap_cap) {
         size_t cap = ms->heap_cap ? ms->heap_cap * 2 : 64;
         EngramPendingRelease *h = realloc(ms->heap, cap * sizeof *h);
         if (!h)
-            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for release %s", name);
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for %s%s%s", what,
+                               name[0] ? " " : "", name);
         ms->heap = h;
         ms->heap_cap = cap;
     }
@@ -237,8 +242,18 @@ static int watch_when(EngramNetwork *net, EngramReleaseRt *r, uint32_t k, int64_
     if (r->last_src < 0 || step - r->last_src > r->window_steps ||
         !has_spiked(&net->pops[d->dst_pop], r->dst_index))
         return 0;
-    EngramPendingRelease x = {step + event_delay(net, r), net->mods.next_seq++, k, 0};
-    return pending_push(&net->mods, x, r->name, err);
+    EngramPendingRelease x = {.step = step + event_delay(net, r), .release = k,
+                              .modulator = d->modulator, .amount = r->amount};
+    x.seq = net->mods.next_seq++;
+    return pending_push(&net->mods, x, "release", r->name, err);
+}
+
+int engram_modulators_schedule(EngramNetwork *net, int64_t step, uint32_t m, double amount,
+                               EngramError *err)
+{
+    EngramPendingRelease x = {.step = step, .seq = net->mods.next_seq++,
+                              .release = ENGRAM_NONE, .modulator = m, .amount = amount};
+    return pending_push(&net->mods, x, "reward", "", err);
 }
 
 int engram_modulators_step(EngramNetwork *net, int64_t step, EngramError *err)
@@ -261,7 +276,12 @@ int engram_modulators_step(EngramNetwork *net, int64_t step, EngramError *err)
         r->applied += n;
     }
     while (ms->heap_len && ms->heap[0].step <= step) {
-        EngramReleaseRt *r = &ms->rels[pending_pop(ms).release];
+        EngramPendingRelease x = pending_pop(ms);
+        if (x.release == ENGRAM_NONE) {   /* a protocol reward */
+            ms->level[x.modulator] += x.amount;
+            continue;
+        }
+        EngramReleaseRt *r = &ms->rels[x.release];
         ms->level[r->desc->modulator] += r->amount;
         r->applied++;
     }

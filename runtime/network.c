@@ -17,7 +17,8 @@
  * 0xffffffff << 32 | v << 20) with INDEX = the neuron (v: the variable's
  * place in the projection's run of the var table; ranks never reach
  * 0xffffffff, so the keys never meet).  The *_last steps start at 0.  The
- * post-side index comes from the CSR builder (ENGRAM_CSR_POST_INDEX).
+ * post-side index comes from the CSR builder (ENGRAM_CSR_POST_INDEX).  A
+ * rule with `on pre arrival` adds the arrival queue of arrival.c.
  *
  * Order: helpers, per-projection checks and counts, the estimate,
  * populations, propagators, projections, plastic state, rings, build and free.
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "rt_engine.h"
+#include "rt_protocol.h"
 
 #define MAX_DELAY_STEPS 65535          /* delays are stored as uint16_t */
 #define ASSUMED_RATE_HZ 10.0           /* for the recording estimate of neurons */
@@ -735,6 +737,8 @@ static int build_proj(EngramNetwork *net, uint32_t j, const EngramEstimate *est,
     for (uint32_t t = 0; gid && t < T; t++)
         free(gid[t]);
     free(gid);
+    if (!rc && d->plastic && d->pre_arrival)
+        rc = engram_arrival_build(net, j, err);
     engram_comm_allreduce_u64_sum(&nsyn, 1);
     net->projs[j].nsyn_all = nsyn;
     net->synapses += nsyn;
@@ -892,6 +896,8 @@ static int build_plastic(EngramNetwork *net, EngramProjRt *pr, uint32_t t, const
     }
     if (d->on_post_kernel != ENGRAM_NONE)
         pr->on_post = (EngramDeliverKernel)m->kernels[d->on_post_kernel];
+    if (d->pre_arrival)
+        pr->arrive = (EngramDeliverKernel)m->kernels[d->arrive_kernel];
     return build_plastic_vars(net, pr, t, gid, err);
 }
 
@@ -1072,10 +1078,12 @@ static void free_proj(EngramProjRt *pr)
     if (!pr->post_shared)
         free(pr->post_last);
     free(pr->post_src);
+    engram_arrival_free(pr);
 }
 
 void engram_network_free(EngramNetwork *net)
 {
+    engram_protocol_free(net);   /* it refers to the populations */
     uint32_t P = net->nranks * net->nthreads;
     for (uint32_t i = 0; net->pops && i < net->npops; i++) {
         EngramPopRt *p = &net->pops[i];

@@ -15,7 +15,9 @@
  * target (u64 per synapse).  Object timestamps are off here too.
  *
  * summary.json holds the run's provenance and results; everything outside
- * "timing" is a function of model, overrides and seed.
+ * "timing" is a function of model, overrides and seed.  Its "protocol"
+ * member and trials.csv come from protocol_output.c, written through
+ * engram_write_text_atomically here.
  *
  * Every file is written to a temporary name in the folder and renamed over
  * the old one, so a reader never sees half a file.
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "rt_engine.h"
+#include "rt_protocol.h"
 
 /* ---- folders and atomic files ------------------------------------------------ */
 
@@ -290,6 +293,22 @@ static herr_t write_matrix(const H5Ids *h, hid_t group, const char *name, size_t
     return rc;
 }
 
+/* ensemble_mean [samples, source ensembles, target ensembles]. */
+static herr_t write_ensemble_means(const H5Ids *h, hid_t group, const EngramWeightRecRt *wr)
+{
+    hsize_t dims[3] = {wr->len, wr->ens_src, wr->ens_dst};
+    hid_t s = H5Screate_simple(3, dims, NULL);
+    hid_t d = H5Dcreate2(group, "ensemble_mean", H5T_IEEE_F64LE, s, H5P_DEFAULT, h->dcpl,
+                         H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : 0;
+    if (rc >= 0 && wr->len)
+        rc = H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, wr->ens_mean);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(s);
+    return rc;
+}
+
 /* source and target of every synapse, in CSR order. */
 static herr_t write_endpoints(const H5Ids *h, hid_t g, const EngramProjRt *pr)
 {
@@ -328,6 +347,8 @@ static herr_t write_weight_rec(const H5Ids *h, const EngramNetwork *net,
         rc = write_matrix(h, g, "weights", wr->len, pr->csr.nsyn, wr->w);
     if (rc >= 0 && wr->per_synapse)
         rc = write_endpoints(h, g, pr);
+    if (rc >= 0 && wr->cell)
+        rc = write_ensemble_means(h, g, wr);
     if (g >= 0)
         H5Gclose(g);
     return rc;
@@ -406,6 +427,16 @@ static void json_number(FILE *f, double v)
             break;
     }
     fputs(buf, f);
+}
+
+void engram_json_string(FILE *f, const char *s)
+{
+    json_string(f, s);
+}
+
+void engram_json_number(FILE *f, double v)
+{
+    json_number(f, v);
 }
 
 /* ---- summary.json ------------------------------------------------------------------------ */
@@ -574,23 +605,25 @@ static void summary_write(FILE *f, const EngramNetwork *net, const EngramTiming 
     summary_populations(f, net);
     summary_projections(f, net);
     summary_modulators(f, net);
+    engram_protocol_summary(f, net);
     summary_parameters(f, net);
     summary_timing(f, net, timing);
     fputs("}\n", f);
 }
 
-int engram_write_summary(const EngramNetwork *net, const EngramTiming *timing, const char *dir,
-                         EngramError *err)
+int engram_write_text_atomically(const char *dir, const char *name,
+                                 void (*write)(FILE *f, const void *ctx), const void *ctx,
+                                 EngramError *err)
 {
     char *final, *tmp;
-    int rc = out_paths(dir, "summary.json", &final, &tmp, err);
+    int rc = out_paths(dir, name, &final, &tmp, err);
     if (rc)
         return rc;
     FILE *f = fopen(tmp, "w");
     if (!f) {
         rc = engram_fail(err, ENGRAM_EXIT_IO, "cannot write %s: %s", final, strerror(errno));
     } else {
-        summary_write(f, net, timing);
+        write(f, ctx);
         int bad = ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0;
         int e = errno;
         if (fclose(f) != 0 && !bad) {
@@ -607,6 +640,24 @@ int engram_write_summary(const EngramNetwork *net, const EngramTiming *timing, c
     free(final);
     free(tmp);
     return rc;
+}
+
+typedef struct SummaryArgs {
+    const EngramNetwork *net;
+    const EngramTiming *timing;
+} SummaryArgs;
+
+static void summary_write_ctx(FILE *f, const void *ctx)
+{
+    const SummaryArgs *a = ctx;
+    summary_write(f, a->net, a->timing);
+}
+
+int engram_write_summary(const EngramNetwork *net, const EngramTiming *timing, const char *dir,
+                         EngramError *err)
+{
+    SummaryArgs a = {net, timing};
+    return engram_write_text_atomically(dir, "summary.json", summary_write_ctx, &a, err);
 }
 
 /* ---- the human summary ----------------------------------------------------------------------- */

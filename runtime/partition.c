@@ -12,7 +12,8 @@
  * blocks are ascending ids, so merging by step in rank order gives the
  * (step, id) order of one process.
  *
- * Order: collecting a projection, gathering after the run.
+ * Order: collecting a projection (weights, or any per-synapse array),
+ * gathering after the run.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,46 @@ done:
         free(cnt);
     }
     free(cnt_all);
+    return rc;
+}
+
+/* The raw bytes of a per-synapse array (parts[t]: partition t's array in its
+ * CSR order, elem bytes per synapse) in global CSR order on rank 0. */
+int engram_proj_collect_raw(const EngramNetwork *net, uint32_t j, const void *const *parts,
+                            size_t elem, void *out, EngramError *err)
+{
+    uint32_t T = net->nthreads, R = net->nranks, nsrc = net->tprojs[0][j].csr.nsrc;
+    uint64_t n = 0;
+    for (uint32_t t = 0; t < T; t++)
+        n += net->tprojs[t][j].csr.nsyn;
+    uint8_t *mine = R == 1 ? out : malloc(n * elem + 1);
+    uint64_t *cnt = calloc((size_t)nsrc + 1, sizeof *cnt);
+    uint64_t *cnt_all = net->rank == 0 ? malloc(((size_t)R * nsrc + 1) * sizeof *cnt_all) : NULL;
+    size_t *csz = calloc(R + 1, sizeof *csz);
+    int rc = (!mine || !cnt || !csz || (net->rank == 0 && !cnt_all)) ? ENGRAM_EXIT_RESOURCE : 0;
+    rc = engram_comm_agree(rc ? engram_fail(err, rc, "out of memory gathering %s",
+                                            net->tprojs[0][j].name) : 0, net->rank, err);
+    size_t o = 0;
+    for (uint32_t s = 0; s < nsrc && !rc; s++)   /* row by row over the threads */
+        for (uint32_t t = 0; t < T; t++) {
+            const EngramCsr *c = &net->tprojs[t][j].csr;
+            size_t k = (size_t)(c->row[s + 1] - c->row[s]) * elem;
+            if (mine && k)
+                memcpy(mine + o, (const uint8_t *)parts[t] + c->row[s] * elem, k);
+            o += k;
+            cnt[s] += c->row[s + 1] - c->row[s];
+        }
+    for (uint32_t r = 0; r < R && !rc; r++)
+        csz[r] = (size_t)nsrc * sizeof *cnt;
+    if (!rc && R > 1) {
+        engram_comm_gatherv(cnt, (size_t)nsrc * sizeof *cnt, cnt_all, csz);
+        rc = gather_rows(net, mine, n * elem, cnt_all, nsrc, elem, out, err);
+    }
+    if (R > 1)
+        free(mine);
+    free(cnt);
+    free(cnt_all);
+    free(csz);
     return rc;
 }
 

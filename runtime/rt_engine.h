@@ -209,6 +209,8 @@ typedef struct EngramPopRt {
     uint64_t total_spikes;
 } EngramPopRt;
 
+struct EngramArrival;     /* arrival.c */
+
 typedef struct EngramProjRt {
     const EngramProjDesc *desc;
     const char *name;
@@ -231,6 +233,8 @@ typedef struct EngramProjRt {
     EngramPlasticState ps;          /* what the kernels see (points into the above) */
     bool post_shared;     /* post/post_last belong to partition 0 of the rank */
     uint64_t nsyn_all;    /* synapses of the projection over all partitions and ranks */
+    EngramDeliverKernel arrive;     /* `on pre arrival`: the handler, else NULL */
+    struct EngramArrival *arrival;  /* with arrive: the spikes in flight */
 } EngramProjRt;
 
 typedef struct EngramDriveRt {
@@ -244,8 +248,9 @@ typedef struct EngramDriveRt {
 typedef struct EngramPendingRelease {
     int64_t step;         /* when it is applied */
     uint64_t seq;         /* order of scheduling: ties by seq */
-    uint32_t release;     /* index in the release table */
-    uint32_t pad;
+    uint32_t release;     /* index in the release table, or ENGRAM_NONE: a protocol reward */
+    uint32_t modulator;   /* reward: the modulator it feeds */
+    double amount;        /* reward: what it adds */
 } EngramPendingRelease;
 
 typedef struct EngramReleaseRt {
@@ -266,7 +271,8 @@ typedef struct EngramModState {
     double *sum;          /* sum of the levels after each step (for the mean) */
     int64_t steps;        /* steps summed */
     EngramReleaseRt *rels;
-    EngramPendingRelease *heap;  /* pending WHEN releases, min-heap by (step, seq) */
+    EngramPendingRelease *heap;  /* pending WHEN releases and protocol rewards,
+                                    min-heap by (step, seq) */
     size_t heap_len, heap_cap;
     uint64_t next_seq;
 } EngramModState;
@@ -282,6 +288,15 @@ typedef struct EngramWeightRecRt {
     double *mean;         /* cap */
     double *w;            /* per_synapse: cap x nsyn, CSR order */
     double *scratch;      /* more than one partition, not per synapse: nsyn (rank 0) */
+    /* ensemble-to-ensemble means, when the source or target population has
+     * ensembles (a population without counts as one): ens_src x ens_dst
+     * cells, cell[j] of each synapse in global CSR order (rank 0; ENGRAM_NONE
+     * outside every ensemble) */
+    uint32_t ens_src, ens_dst;
+    uint32_t *cell;
+    double *ens_mean;     /* cap x ens_src x ens_dst (NaN: no synapse in the cell) */
+    double *cell_sum;     /* ens_src x ens_dst scratch */
+    uint64_t *cell_n;
 } EngramWeightRecRt;
 
 #define ENGRAM_WEIGHT_REC_SMALL 10000   /* per-synapse recording by default up to this many */
@@ -334,6 +349,7 @@ typedef struct EngramNetwork {
     EngramModState mods;
     EngramWeightRecRt *wrecs;
     uint32_t nwrecs;
+    struct EngramProtocol *proto;   /* the protocol being run (rt_protocol.h), or NULL */
 } EngramNetwork;
 
 /* Sizes, synapse counts and the memory estimate; free with engram_estimate_free. */
@@ -404,6 +420,55 @@ void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, uint32_t t, in
  * neurons of partition t. */
 void engram_drives_apply(const EngramNetwork *net, uint32_t t, int64_t step);
 
+/* ---- on pre at arrival (arrival.c) -------------------------------------------------------
+ * A projection whose rule says `on pre arrival` runs its on-pre handler for
+ * synapse k at the step its spike arrives, step_sent + delay[k]
+ * (docs/language.md section 12).  The rank keeps the source's spikes of the
+ * last slots - 1 steps (the history, shared by the partitions: partition 0
+ * writes slot step % slots in its projection phase, the others read only
+ * older slots); each partition lists its synapses by delay within each
+ * source row and, every step, hands the arrive kernel the synapses whose
+ * spike arrives then, in chunks. */
+
+#define ENGRAM_ARRIVAL_CHUNK 1024
+
+typedef struct EngramArrivalHist {
+    int64_t slots;        /* the longest delay of the projection (all ranks) + 1 */
+    uint32_t nsrc;
+    uint32_t *src;        /* slots x nsrc: the sources that spiked at the slot's step, ascending */
+    uint32_t *count;      /* per slot */
+    int64_t *step;        /* per slot: the step it holds, -1: none */
+} EngramArrivalHist;
+
+typedef struct EngramArrival {
+    EngramArrivalHist *hist;   /* partition 0's */
+    bool owner;                /* this partition allocated hist and writes it */
+    uint32_t *perm;            /* per synapse: its row's synapses as offsets from row[s],
+                                  by ascending (delay, offset); NULL: one delay */
+    int32_t dmin, dmax;        /* delays of the partition (steps); dmin > dmax: none */
+    uint64_t ev_syn[ENGRAM_ARRIVAL_CHUNK];
+    uint32_t ev_src[ENGRAM_ARRIVAL_CHUNK];
+} EngramArrival;
+
+/* Builds the arrival state of every partition of projection j (after its
+ * delays are drawn).  Collective under MPI (the longest delay is agreed). */
+int engram_arrival_build(EngramNetwork *net, uint32_t j, EngramError *err);
+void engram_arrival_free(EngramProjRt *pr);
+/* The projection phase of step a->step for partition pr: the owner records
+ * a->spikes (this step's source spikes), then, when handlers is set, the
+ * arrive kernel runs for every synapse whose spike arrives at this step. */
+void engram_arrival_step(const EngramProjRt *pr, const EngramDeliverArgs *a, bool handlers);
+/* The spikes of the history that may still arrive at step `now` or later
+ * (sent in [now - slots + 1, now - 1]), ascending (step, src), into steps
+ * and srcs when not NULL; returns their number.  (Checkpoints.) */
+size_t engram_arrival_list(const EngramArrivalHist *h, int64_t now, int64_t *steps,
+                           uint32_t *srcs);
+/* Clears the history (before a checkpoint's is read back). */
+void engram_arrival_clear(EngramArrivalHist *h);
+/* Adds the spike of `src` at `step` to the history (checkpoint reading; in
+ * ascending (step, src) order).  Spikes too old to arrive are dropped. */
+void engram_arrival_put(EngramArrivalHist *h, int64_t now, int64_t step, uint32_t src);
+
 /* ---- modulators (modulators.c) --------------------------------------------------------
  * Levels start at baseline.  Each step, after the spike handlers:
  * m = baseline + (m - baseline) exp(-dt / tau), then the releases due at the
@@ -413,6 +478,10 @@ int engram_modulators_init(EngramNetwork *net, EngramError *err);
 void engram_modulators_free(EngramModState *ms);
 /* The modulator phase of one step (after every projection has run). */
 int engram_modulators_step(EngramNetwork *net, int64_t step, EngramError *err);
+/* A protocol reward: `amount` added to modulator m in the modulator phase of
+ * `step` (after the releases scheduled before it at that step). */
+int engram_modulators_schedule(EngramNetwork *net, int64_t step, uint32_t m, double amount,
+                               EngramError *err);
 
 /* ---- weight recording (weights.c) --------------------------------------------------------- */
 
@@ -489,6 +558,14 @@ int engram_write_summary(const EngramNetwork *net, const EngramTiming *timing,
 int engram_write_weights(const EngramNetwork *net, const char *dir, EngramError *err);
 /* The human summary on stdout. */
 void engram_print_summary(FILE *out, const EngramNetwork *net, const EngramTiming *timing);
+/* DIR/NAME, written by write(f, ctx) to a temporary file that is then renamed
+ * into place (text outputs: summary.json, trials.csv). */
+int engram_write_text_atomically(const char *dir, const char *name,
+                                 void (*write)(FILE *f, const void *ctx), const void *ctx,
+                                 EngramError *err);
+/* JSON: a string with escapes; the shortest number that reads back the same (null for NaN/inf). */
+void engram_json_string(FILE *f, const char *s);
+void engram_json_number(FILE *f, double v);
 
 /* ---- command line (cli.c) --------------------------------------------------------------- */
 
@@ -496,6 +573,8 @@ typedef struct EngramOptions {
     const char *out_dir;        /* NULL: out/MODEL */
     const char *seed;           /* text, or NULL */
     const char *duration;       /* text, or NULL */
+    const char *protocol;       /* --protocol NAME ("none": no protocol), or NULL: the first */
+    const char *restore;        /* --restore FILE: a checkpoint to continue from, or NULL */
     const char **sets;          /* NAME=VALUE, nsets of them (points into argv) */
     size_t nsets;
     bool dry_run, quiet, help, version;

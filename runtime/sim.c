@@ -36,6 +36,12 @@
  * rank (memory, divergence) are agreed at the checks, so all ranks stop
  * together with the same message.
  *
+ * A protocol (rt_protocol.h) runs on thread 0 at the start of each step,
+ * before the weight samples of that step; its stimuli enter in phase A next
+ * to the drives (sources: in engram_source_emit); after the exchange it
+ * keeps the spikes its open trials will measure; after the last step it
+ * closes what is still open.
+ *
  * Order: barrier, recording, divergence check, progress, the loop.
  */
 #include <math.h>
@@ -48,6 +54,7 @@
 #include <unistd.h>
 
 #include "rt_engine.h"
+#include "rt_protocol.h"
 
 #define CHECK_EVERY 100   /* steps between NaN/inf checks of all state */
 
@@ -240,8 +247,9 @@ static void update_part(const EngramNetwork *net, EngramPopRt *p, uint32_t t, in
     compact_spikes(p, pt);
 }
 
-/* Delivery, then (plastic, handlers on) on-post and every, of partition t
- * of one projection. */
+/* Delivery, then (plastic, handlers on) the on-pre handlers of the spikes
+ * that arrive now (`on pre arrival`, arrival.c), on-post and every, of
+ * partition t of one projection. */
 static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, uint32_t t, int64_t step)
 {
     const EngramPopRt *src = &net->pops[pr->desc->src_pop];
@@ -251,7 +259,7 @@ static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, uint32_t 
     bool do_deliver = src->nspikes > 0 && (pr->csr.nsyn > 0 || handlers);
     bool do_post = handlers && pr->on_post && dpt->nspikes > 0;
     bool do_every = handlers && pr->every && step % pr->every_steps == 0 && src->size > 0;
-    if (!do_deliver && !do_post && !do_every)
+    if (!do_deliver && !do_post && !do_every && !pr->arrival)
         return;
     const EngramRing *ring = &dst->rings[pr->desc->port];
     EngramDeliverArgs a = {
@@ -275,6 +283,8 @@ static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, uint32_t 
     };
     if (do_deliver)
         pr->kernel(&a);
+    if (pr->arrival)
+        engram_arrival_step(pr, &a, handlers);
     if (do_post) {
         a.spikes = dpt->spikes;
         a.nspikes = dpt->nspikes;
@@ -303,7 +313,7 @@ typedef struct SimShared {
 } SimShared;
 
 /* Phase B: the partitions' lists become the global list of every population. */
-static void exchange(SimShared *sh, int64_t step)
+static void gather_lists(SimShared *sh, int64_t step)
 {
     EngramNetwork *net = sh->net;
     uint32_t T = net->nthreads, R = net->nranks, np = net->npops;
@@ -374,6 +384,15 @@ static void exchange(SimShared *sh, int64_t step)
     }
 }
 
+/* Phase B, then the protocol keeps the spikes its open trials will measure. */
+static void exchange(SimShared *sh, int64_t step)
+{
+    gather_lists(sh, step);
+    int rc = engram_protocol_observe(sh->net, step, sh->err);
+    if (rc && !sh->local_rc)
+        sh->local_rc = rc;
+}
+
 /* Phase D of `step` (thread 0): modulators, checks, progress. */
 static void finish_step(SimShared *sh, int64_t step)
 {
@@ -398,8 +417,19 @@ static void finish_step(SimShared *sh, int64_t step)
         progress_tick(&sh->pg, net, step);
 }
 
-static void prepare_step(EngramNetwork *net, int64_t step)
+/* The protocol runs first, so that a checkpoint it writes at `step` holds
+ * the recordings of the steps before it: a run restored there takes this
+ * step's samples itself. */
+static void prepare_step(SimShared *sh, int64_t step)
 {
+    EngramNetwork *net = sh->net;
+    int rc = engram_protocol_advance(net, step, sh->err);
+    if (rc && net->nranks == 1) {
+        sh->rc = rc;
+        sh->stop = true;
+    } else if (rc && !sh->local_rc) {
+        sh->local_rc = rc;   /* the same on every rank, or agreed at the next check */
+    }
     engram_weight_recs_sample(net, step, false);
     set_inputs(net, step);
 }
@@ -409,10 +439,11 @@ static void run_thread(SimShared *sh, uint32_t t)
     EngramNetwork *net = sh->net;
     SpinBarrier *bar = &sh->bar;
     if (t == 0 && net->step_begin < net->nsteps)
-        prepare_step(net, net->step_begin);
+        prepare_step(sh, net->step_begin);
     barrier_wait(bar);
-    for (int64_t step = net->step_begin; step < net->nsteps; step++) {
+    for (int64_t step = net->step_begin; step < net->nsteps && !sh->stop; step++) {
         engram_drives_apply(net, t, step);
+        engram_stimuli_apply(net, t, step);
         for (uint32_t i = 0; i < net->npops; i++)
             update_part(net, &net->pops[i], t, step);
         barrier_wait(bar);
@@ -425,7 +456,7 @@ static void run_thread(SimShared *sh, uint32_t t)
         if (t == 0) {
             finish_step(sh, step);
             if (!sh->stop && step + 1 < net->nsteps)
-                prepare_step(net, step + 1);
+                prepare_step(sh, step + 1);
         }
         barrier_wait(bar);
         if (sh->stop)
@@ -506,6 +537,8 @@ int engram_simulate(EngramNetwork *net, const EngramSimOptions *opt, EngramError
     free(sh.counts);
     free(sh.bytes);
     free(sh.state_bytes);
+    if (!rc)
+        rc = engram_protocol_finish(net, err);   /* before the final sample, as prepare_step */
     if (rc)
         return rc;
     engram_weight_recs_sample(net, net->nsteps, true);

@@ -20,6 +20,9 @@
  * Partitions (threads, ranks) each keep the heap or spike list of their own
  * neurons; keys use global neuron ids, so the spikes do not depend on them.
  *
+ * A protocol's stimuli on a source add spikes to its own (stimuli.c), after
+ * they are emitted: the source's heap and list are not affected.
+ *
  * Order: the Poisson heap, Poisson sources, spike-times sources, drives.
  */
 #include <math.h>
@@ -27,6 +30,7 @@
 #include <string.h>
 
 #include "rt_engine.h"
+#include "rt_protocol.h"
 
 /* ---- the Poisson heap ------------------------------------------------------- */
 
@@ -216,6 +220,7 @@ void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, uint32_t t, in
         poisson_emit(net, p, &p->parts[t], step);
     else
         times_emit(&p->parts[t], step);
+    engram_stimuli_merge(net, p, t, step);   /* a protocol's cue on the source */
 }
 
 /* ---- drives ---------------------------------------------------------------------------------- */

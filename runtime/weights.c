@@ -12,6 +12,10 @@
  * every synapse's weight in CSR order.  Buffers are allocated up front at
  * their final size (the estimate counts them), so the loop never allocates.
  *
+ * When the source or the target population has ensembles (section 15), each
+ * sample also holds the mean weight of every (source ensemble, target
+ * ensemble) cell, the matrix a learning experiment follows.
+ *
  * The HDF5 file itself is written by output.c (engram_write_weights).
  *
  * Order: planning, setup, sampling, statistics.
@@ -61,6 +65,81 @@ static int init_rec(EngramNetwork *net, EngramWeightRecRt *wr, EngramError *err)
     return 0;
 }
 
+/* The ensemble group of a population, or ENGRAM_NONE. */
+static uint32_t pop_group(const EngramModel *m, uint32_t pop)
+{
+    for (uint32_t g = 0; g < m->hdr->nens_groups; g++)
+        if (m->ens_groups[g].pop == pop)
+            return g;
+    return ENGRAM_NONE;
+}
+
+/* Ensemble of each neuron of a population (ENGRAM_NONE outside all), and their count. */
+static int ensemble_of(const EngramNetwork *net, uint32_t pop, uint32_t **of, uint32_t *count,
+                       EngramError *err)
+{
+    const EngramModel *m = net->model;
+    uint32_t n = net->pops[pop].size, g = pop_group(m, pop);
+    uint32_t *sizes = calloc(net->npops + 1, sizeof *sizes);
+    *of = malloc(((size_t)n + 1) * sizeof **of);
+    if (!sizes || !*of) {
+        free(sizes);
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for ensembles");
+    }
+    for (uint32_t i = 0; i < net->npops; i++)
+        sizes[i] = net->pops[i].size;
+    *count = 1;
+    for (uint32_t i = 0; i < n; i++)
+        (*of)[i] = g == ENGRAM_NONE ? 0 : ENGRAM_NONE;
+    int rc = g == ENGRAM_NONE ? 0 : engram_ensemble_count(m, net->params, sizes, g, count, err);
+    for (uint32_t k = 0; !rc && g != ENGRAM_NONE && k < *count; k++) {
+        uint32_t lo, hi;
+        rc = engram_ensemble_range(m, net->params, sizes, g, k, &lo, &hi, err);
+        for (uint32_t i = lo; !rc && i < hi; i++)
+            (*of)[i] = k;
+    }
+    free(sizes);
+    return rc;
+}
+
+/* The cell of every synapse, in global CSR order (collective when split). */
+static int init_cells(EngramNetwork *net, EngramWeightRecRt *wr, EngramError *err)
+{
+    const EngramProjRt *pr = &net->projs[wr->proj];
+    const EngramProjDesc *d = pr->desc;
+    const EngramModel *m = net->model;
+    if (pop_group(m, d->src_pop) == ENGRAM_NONE && pop_group(m, d->dst_pop) == ENGRAM_NONE)
+        return 0;
+    uint64_t nsyn = pr->nsyn_all;
+    uint32_t *src_of = NULL, *dst_of = NULL, *src = NULL, *tgt = NULL;
+    int rc = ensemble_of(net, d->src_pop, &src_of, &wr->ens_src, err);
+    if (!rc)
+        rc = ensemble_of(net, d->dst_pop, &dst_of, &wr->ens_dst, err);
+    size_t cells = (size_t)wr->ens_src * wr->ens_dst;
+    wr->cell = rc ? NULL : malloc(((size_t)nsyn + 1) * sizeof *wr->cell);
+    wr->ens_mean = rc ? NULL : calloc(wr->cap * cells + 1, sizeof *wr->ens_mean);
+    wr->cell_sum = rc ? NULL : calloc(cells + 1, sizeof *wr->cell_sum);
+    wr->cell_n = rc ? NULL : calloc(cells + 1, sizeof *wr->cell_n);
+    src = malloc(((size_t)nsyn + 1) * sizeof *src);
+    tgt = malloc(((size_t)nsyn + 1) * sizeof *tgt);
+    double *tmp = malloc(((size_t)nsyn + 1) * sizeof *tmp);
+    if (!rc && (!wr->cell || !wr->ens_mean || !wr->cell_sum || !wr->cell_n || !src || !tgt || !tmp))
+        rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the ensemble means of %s",
+                         pr->name);
+    if (!rc)
+        rc = engram_proj_collect(net, wr->proj, tmp, true, src, tgt, err);
+    for (uint64_t j = 0; !rc && net->rank == 0 && j < nsyn; j++) {
+        uint32_t a = src_of[src[j]], b = dst_of[tgt[j]];
+        wr->cell[j] = a == ENGRAM_NONE || b == ENGRAM_NONE ? ENGRAM_NONE : a * wr->ens_dst + b;
+    }
+    free(src_of);
+    free(dst_of);
+    free(src);
+    free(tgt);
+    free(tmp);
+    return rc;
+}
+
 int engram_weight_recs_init(EngramNetwork *net, EngramError *err)
 {
     const EngramModel *m = net->model;
@@ -73,6 +152,8 @@ int engram_weight_recs_init(EngramNetwork *net, EngramError *err)
         wr->desc = &m->weight_recs[k];
         wr->proj = wr->desc->proj;
         int rc = init_rec(net, wr, err);
+        if (!rc)
+            rc = init_cells(net, wr, err);
         if (rc)
             return rc;
     }
@@ -86,6 +167,10 @@ void engram_weight_recs_free(EngramNetwork *net)
         free(net->wrecs[k].mean);
         free(net->wrecs[k].w);
         free(net->wrecs[k].scratch);
+        free(net->wrecs[k].cell);
+        free(net->wrecs[k].ens_mean);
+        free(net->wrecs[k].cell_sum);
+        free(net->wrecs[k].cell_n);
     }
     free(net->wrecs);
     net->wrecs = NULL;
@@ -93,6 +178,27 @@ void engram_weight_recs_free(EngramNetwork *net)
 }
 
 /* ---- sampling ------------------------------------------------------------------------ */
+
+/* Accumulates synapse j's weight into its cell; ens_cells_close writes the means. */
+static void cell_add(EngramWeightRecRt *wr, uint64_t j, double w)
+{
+    uint32_t c = wr->cell[j];
+    if (c != ENGRAM_NONE) {
+        wr->cell_sum[c] += w;
+        wr->cell_n[c]++;
+    }
+}
+
+static void ens_cells_close(EngramWeightRecRt *wr)
+{
+    size_t cells = (size_t)wr->ens_src * wr->ens_dst;
+    double *out = wr->ens_mean + wr->len * cells;
+    for (size_t c = 0; c < cells; c++) {
+        out[c] = wr->cell_n[c] ? wr->cell_sum[c] / (double)wr->cell_n[c] : NAN;
+        wr->cell_sum[c] = 0;
+        wr->cell_n[c] = 0;
+    }
+}
 
 /* More than one partition: the weights in global CSR order on rank 0. */
 static void take_sample_split(const EngramNetwork *net, EngramWeightRecRt *wr, double t)
@@ -103,8 +209,13 @@ static void take_sample_split(const EngramNetwork *net, EngramWeightRecRt *wr, d
     EngramError e = {0};
     engram_proj_collect(net, wr->proj, buf, false, NULL, NULL, &e);
     double sum = 0;
-    for (uint64_t j = 0; buf && j < nsyn; j++)
+    for (uint64_t j = 0; buf && j < nsyn; j++) {
         sum += buf[j];
+        if (wr->cell)
+            cell_add(wr, j, buf[j]);
+    }
+    if (wr->cell && root)
+        ens_cells_close(wr);
     wr->times[wr->len] = t;
     wr->mean[wr->len] = nsyn ? sum / (double)nsyn : NAN;
     wr->len++;
@@ -127,7 +238,11 @@ static void take_sample(const EngramNetwork *net, EngramWeightRecRt *wr, double 
         sum += w;
         if (row)
             row[j] = w;
+        if (wr->cell)
+            cell_add(wr, j, w);
     }
+    if (wr->cell)
+        ens_cells_close(wr);
     wr->times[wr->len] = t;
     wr->mean[wr->len] = nsyn ? sum / (double)nsyn : NAN;
     wr->len++;

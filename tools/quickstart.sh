@@ -7,5 +7,5 @@ sh tools/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 echo
-echo "== engramc run examples/coba.engram"
-./build/engramc run examples/coba.engram -- --out out/coba --seed 1
+echo "== the flagship: examples/motor_sequence.engram (docs/motor_sequence.md)"
+sh tools/flagship.sh 1

@@ -203,6 +203,30 @@ static Stdp rule_rstdp(void)
     return k;
 }
 
+/* Pair STDP with `on pre arrival`, in the form lower.c gives it: the pre
+ * trace x is synapse variable 0 (dx/dt = -x/tau_pre, per synapse);
+ * on pre, per synapse at the spike's arrival: w -= A_minus * y; x += 1
+ * on post: before y += 1; w += A_plus * x;  bounds [w_lo, w_hi]. */
+static Stdp rule_arrival(void)
+{
+    Stdp k = {.tau_pre = add_param("A->B.tau_pre", 20), .tau_post = add_param("A->B.tau_post", 30),
+              .a_plus = add_param("A->B.A_plus", 0.01), .a_minus = add_param("A->B.A_minus", 0.012),
+              .w_lo = add_param("A->B.w_lo", 0), .w_hi = add_param("A->B.w_max", 1)};
+    IrRule *r = &tm.rule;
+    add_var(tm.syn, &r->nsyn_vars, "x", DIV(K(-1), P(k.tau_pre)), NULL);
+    add_var(tm.post, &r->npost, "y", DIV(K(-1), P(k.tau_post)), NULL);
+    r->has_on_pre = r->has_on_post = r->pre_arrival = true;
+    HANDLER_ADD(r->on_pre.syn, r->on_pre.nsyn, IR_TGT_WEIGHT, -1, ASSIGN_SUB,
+                MUL(P(k.a_minus), ex(IR_POST_TRACE, 0)));
+    HANDLER_ADD(r->on_pre.syn, r->on_pre.nsyn, IR_TGT_SYNVAR, 0, ASSIGN_ADD, K(1));
+    HANDLER_ADD(r->on_post.before, r->on_post.nbefore, IR_TGT_POST, 0, ASSIGN_ADD, K(1));
+    HANDLER_ADD(r->on_post.syn, r->on_post.nsyn, IR_TGT_WEIGHT, -1, ASSIGN_ADD,
+                MUL(P(k.a_plus), ex(IR_SYNVAR, 0)));
+    r->w_lo_param = k.w_lo;
+    r->w_hi_param = k.w_hi;
+    return k;
+}
+
 /* ---- harness ------------------------------------------------------------------------ */
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
@@ -252,8 +276,10 @@ typedef struct Net {
     double mods[1];
     EngramPlasticState ps;
     EngramDeliverArgs a;
-    EngramDeliverKernel deliver, on_post;
+    EngramDeliverKernel deliver, on_post, arrive;
     EngramEveryKernel every;
+    uint32_t ev_src[MAXSYN];   /* the arrive kernel's events */
+    uint64_t ev_syn[MAXSYN];
     /* reference */
     double rw[MAXSYN], rsyn[MAXSYN], rpre[MAXN], rpost[MAXN], rring[SLOTS * MAXN];
     int32_t rsyn_last[MAXSYN], rpre_last[MAXN], rpost_last[MAXN];
@@ -346,6 +372,10 @@ static void net_init(Net *n, CgJit *j, int nsrc, int ntgt, double p)
         f = lookup(j, "engram_proj_0_every");
         memcpy(&n->every, &f, sizeof f);
     }
+    if (tm.rule.pre_arrival) {
+        f = lookup(j, "engram_proj_0_arrive");
+        memcpy(&n->arrive, &f, sizeof f);
+    }
 }
 
 static void net_free(Net *n)
@@ -379,6 +409,27 @@ static void net_post(Net *n, int64_t step, const uint32_t *spikes, int count)
 {
     net_at(n, step, spikes, count);
     n->on_post(&n->a);
+}
+
+/* The arrive kernel for the synapses whose spike (sent at step - delay)
+ * arrives at `step`, given the sources that spiked at each earlier step. */
+static int net_arrive(Net *n, int64_t step, uint32_t sent[][MAXN], const int *nsent)
+{
+    int ne = 0;
+    for (int d = 1; d <= step && d < SLOTS; d++)
+        for (int i = 0; i < nsent[step - d]; i++) {
+            uint32_t s = sent[step - d][i];
+            for (uint64_t q = n->row[s]; q < n->row[s + 1]; q++)
+                if (n->delay[q] == d) {
+                    n->ev_src[ne] = s;
+                    n->ev_syn[ne++] = q;
+                }
+        }
+    net_at(n, step, n->ev_src, ne);
+    n->a.synapses = n->ev_syn;
+    n->arrive(&n->a);
+    n->a.synapses = NULL;
+    return ne;
 }
 
 static void net_every(Net *n, int64_t step)
@@ -481,12 +532,54 @@ static void ref_post(Net *n, const Stdp *k, bool rstdp, int64_t step, const uint
     }
 }
 
+/* every: reads c up to date, stores only w (c and syn_last keep their step). */
 static void ref_every(Net *n, const Stdp *k, int64_t step)
 {
     for (int q = 0; q < n->nsyn; q++) {
-        double c = *ref_c(n, k, q, step);
+        double c = ref_decay(n->rsyn[q], step, n->rsyn_last[q], ref_rate(k->tau_c));
         n->rw[q] = ref_clip(k, add(n->rw[q], mul(mul(c, rd(n->mods[0])), rd(tm.values[tm.m.dt_param]))));
     }
+}
+
+/* on pre at arrival (rule_arrival): events (source, synapse) whose spike arrives now. */
+static void ref_arrive(Net *n, const Stdp *k, int64_t step, const uint32_t *src, const uint64_t *syn,
+                       int count)
+{
+    (void)src;
+    for (int e = 0; e < count; e++) {
+        int q = (int)syn[e], j = (int)n->col[q];
+        double y = ref_decay(n->rpost[j], step, n->rpost_last[j], ref_rate(k->tau_post));
+        double x = ref_decay(n->rsyn[q], step, n->rsyn_last[q], ref_rate(k->tau_pre));
+        n->rw[q] = ref_clip(k, sub(n->rw[q], mul(par(k->a_minus), y)));
+        n->rsyn[q] = add(x, rd(1));
+        n->rsyn_last[q] = (int32_t)step;
+    }
+}
+
+/* on post of rule_arrival: x read per synapse (not stored: on post assigns no
+ * synapse variable). */
+static void ref_post_arrival(Net *n, const Stdp *k, int64_t step, const uint32_t *spikes, int count)
+{
+    for (int i = 0; i < count; i++) {
+        int j = (int)spikes[i];
+        n->rpost[j] = add(ref_decay(n->rpost[j], step, n->rpost_last[j], ref_rate(k->tau_post)), rd(1));
+        n->rpost_last[j] = (int32_t)step;
+        for (uint64_t e = n->prow[j]; e < n->prow[j + 1]; e++) {
+            int q = (int)n->psyn[e];
+            double x = ref_decay(n->rsyn[q], step, n->rsyn_last[q], ref_rate(k->tau_pre));
+            n->rw[q] = ref_clip(k, add(n->rw[q], mul(par(k->a_plus), x)));
+        }
+    }
+}
+
+/* Delivery only (the static kernel with per-synapse weights). */
+static void ref_deliver(Net *n, int64_t step, const uint32_t *spikes, int count)
+{
+    for (int i = 0; i < count; i++)
+        for (uint64_t q = n->row[spikes[i]]; q < n->row[spikes[i] + 1]; q++) {
+            double *slot = &n->rring[((step + n->delay[q]) % SLOTS) * n->ntgt + n->col[q]];
+            *slot = add(*slot, n->rw[q]);
+        }
 }
 
 /* ---- tests: STDP ---------------------------------------------------------------------------- */
@@ -584,6 +677,108 @@ Test(codegen_plastic, stdp_random_trains_double) { stdp_trains_case(8, false); }
 Test(codegen_plastic, stdp_random_trains_float) { stdp_trains_case(4, false); }
 Test(codegen_plastic, eligibility_every_double) { stdp_trains_case(8, true); }
 Test(codegen_plastic, eligibility_every_float) { stdp_trains_case(4, true); }
+
+/* ---- tests: on pre at arrival ------------------------------------------------------------------- */
+
+/* Pre sent at step 100 over a delay of 7 steps (0.7 ms), post at step 104:
+ * pre before post when the spike is sent (STDP would potentiate), post 0.3 ms
+ * before pre where it arrives (step 107): depression, A- e^(-0.3/tau_post).
+ * A second post at step 110 pairs with the arrival: A+ e^(-0.3/tau_pre). */
+static void arrival_pair_case(int precision)
+{
+    model_begin(precision, true);
+    Stdp k = rule_arrival();
+    CgJit *j = jit_model();
+    Net n;
+    net_init(&n, j, 1, 1, 1.0);
+    n.delay[0] = 7;
+    uint32_t zero = 0, sent[120][MAXN] = {{0}};
+    int nsent[120] = {0};
+    sent[100][0] = 0, nsent[100] = 1;
+    double w0 = n.rw[0], tol = precision == 4 ? 1e-6 : 1e-13, w;
+    for (int64_t step = 90; step < 115; step++) {
+        if (step == 100) {
+            net_pre(&n, step, &zero, 1);
+            ref_deliver(&n, step, &zero, 1);
+            cr_assert(same(arr_get(n.w, 0), w0) && n.syn_last[0] == 0,
+                      "the handler ran when the spike was sent");
+            cr_assert(same(arr_get(n.ring, (107 % SLOTS) * 1), w0), "not delivered for step 107");
+        }
+        int ne = net_arrive(&n, step, sent, nsent);
+        ref_arrive(&n, &k, step, n.ev_src, n.ev_syn, ne);
+        cr_assert_eq(ne, step == 107 ? 1 : 0);
+        if (step == 104 || step == 110) {
+            net_post(&n, step, &zero, 1);
+            ref_post_arrival(&n, &k, step, &zero, 1);
+        }
+        if (step == 107) {
+            w = arr_get(n.w, 0);
+            cr_assert(fabs((w - w0) + 0.012 * exp(-0.3 / 30)) < tol,
+                      "post 0.3 ms before the arrival: dw %.10g, want %.10g", w - w0,
+                      -0.012 * exp(-0.3 / 30));
+        }
+        char when[32];
+        snprintf(when, sizeof when, "step %d", (int)step);
+        net_compare(&n, when);
+    }
+    cr_assert_eq(n.syn_last[0], 107);
+    w = arr_get(n.w, 0);
+    double want = w0 - 0.012 * exp(-0.3 / 30) + 0.01 * exp(-0.3 / 20);
+    cr_assert(fabs(w - want) < tol, "after the second post: w %.10g, want %.10g", w, want);
+    net_free(&n);
+    jit_done(j);
+}
+
+Test(codegen_plastic, arrival_pair_double) { arrival_pair_case(8); }
+Test(codegen_plastic, arrival_pair_float) { arrival_pair_case(4); }
+
+/* Random trains, random delays: deliver when sent, the handler at arrival,
+ * on post; every array after every step; then the same with PROJ.plastic 0. */
+static void arrival_trains_case(int precision)
+{
+    model_begin(precision, true);
+    Stdp k = rule_arrival();
+    tm.values[k.a_plus] = 0.3, tm.values[k.a_minus] = 0.35;   /* reach the bounds */
+    CgJit *j = jit_model();
+    Net n;
+    net_init(&n, j, 7, 6, 0.5);
+    static uint32_t sent[400][MAXN];
+    static int nsent[400];
+    int events = 0, bounded = 0;
+    for (int64_t step = 0; step < 400; step++) {
+        uint32_t post[MAXN];
+        int npost = 0;
+        nsent[step] = 0;
+        for (int s = 0; s < n.nsrc; s++)
+            if (urand(0, 1) < 0.1)
+                sent[step][nsent[step]++] = (uint32_t)s;
+        for (int t = 0; t < n.ntgt; t++)
+            if (urand(0, 1) < 0.1)
+                post[npost++] = (uint32_t)t;
+        net_pre(&n, step, sent[step], nsent[step]);
+        ref_deliver(&n, step, sent[step], nsent[step]);
+        int ne = net_arrive(&n, step, sent, nsent);
+        ref_arrive(&n, &k, step, n.ev_src, n.ev_syn, ne);
+        events += ne;
+        net_post(&n, step, post, npost);
+        ref_post_arrival(&n, &k, step, post, npost);
+        char when[32];
+        snprintf(when, sizeof when, "step %d", (int)step);
+        net_compare(&n, when);
+    }
+    for (int q = 0; q < n.nsyn; q++)
+        bounded += n.rw[q] == 0 || n.rw[q] == 1;
+    cr_assert(events > 100 && bounded > 0, "%d arrivals, %d weights at a bound: weak test", events,
+              bounded);
+    n.ps.plastic = 0;   /* the spikes of steps 393-399 arrive at step 400: nothing moves */
+    cr_assert_gt(net_arrive(&n, 400, sent, nsent), 0);
+    net_compare(&n, "PROJ.plastic = 0");
+    net_free(&n);
+    jit_done(j);
+}
+
+Test(codegen_plastic, arrival_random_trains_double) { arrival_trains_case(8); }
+Test(codegen_plastic, arrival_random_trains_float) { arrival_trains_case(4); }
 
 /* ---- tests: lazy integration ------------------------------------------------------------------- */
 
@@ -823,6 +1018,7 @@ Test(codegen_plastic, blob_tables)
     cr_assert_eq(kernels[pr[0].deliver_kernel], lookup(j, "engram_proj_0_deliver"));
     cr_assert_eq(kernels[pr[0].on_post_kernel], lookup(j, "engram_proj_0_on_post"));
     cr_assert_eq(kernels[pr[0].every_kernel], lookup(j, "engram_proj_0_every"));
+    cr_assert(pr[0].pre_arrival == 0 && pr[0].arrive_kernel == ENGRAM_NONE);
     cr_assert_eq(pr[0].every_param, (uint32_t)tm.rule.every_param);
     cr_assert(pr[0].w_lo_param == (uint32_t)k.w_lo && pr[0].w_hi_param == (uint32_t)k.w_hi);
     cr_assert(pr[1].plastic == 0 && pr[1].on_post_kernel == ENGRAM_NONE && pr[1].every_kernel == ENGRAM_NONE &&
@@ -854,4 +1050,32 @@ Test(codegen_plastic, blob_tables)
     const EngramWeightRecDesc *wr = ENGRAM_TABLE(blob, EngramWeightRecDesc, d->weight_recs_off);
     cr_assert(wr[0].proj == 0 && wr[0].per_synapse == 1 && wr[0].every_param == (uint32_t)tm.wrecs[0].every_param);
     jit_done(j);
+}
+
+/* The tables of an arrival rule: a fifth kernel, the pre trace among the
+ * synapse variables, and a deliver kernel that never looks at the plastic
+ * state (the static one). */
+Test(codegen_plastic, arrival_blob_tables)
+{
+    model_begin(8, true);
+    rule_arrival();
+    CgJit *j = jit_model();
+    const uint8_t *blob = lookup(j, "engram_model_blob");
+    const uint64_t *size = lookup(j, "engram_model_blob_size");
+    void *const *kernels = lookup(j, "engram_model_kernels");
+    const char *why = engram_blob_validate(blob, *size);
+    cr_assert_null(why, "blob invalid: %s", why);
+    const EngramModelDesc *d = (const EngramModelDesc *)blob;
+    cr_assert_eq(d->nkernels, 5, "2 updates, deliver, on-post, arrive");
+    const EngramProjDesc *pr = ENGRAM_TABLE(blob, EngramProjDesc, d->projs_off);
+    cr_assert(pr[0].plastic == 1 && pr[0].pre_arrival == 1);
+    cr_assert(pr[0].nsyn_vars == 1 && pr[0].npre == 0 && pr[0].npost == 1 && pr[0].lazy_syn == 1);
+    cr_assert_eq(kernels[pr[0].arrive_kernel], lookup(j, "engram_proj_0_arrive"));
+    cr_assert_eq(kernels[pr[0].on_post_kernel], lookup(j, "engram_proj_0_on_post"));
+    jit_done(j);
+    char *ir = module_ir();
+    char *del = function_text(ir, "engram_proj_0_deliver");
+    cr_assert_null(strstr(del, "exp"), "the deliver kernel of an arrival rule runs a handler:\n%s", del);
+    free(del);
+    free(ir);
 }

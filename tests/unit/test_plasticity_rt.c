@@ -15,6 +15,10 @@
  * Spike timing is scripted: spike-times sources drive a LIF population
  * (threshold 10 mV, v_inf 0) through a 100 mV one-to-one projection with a
  * 2 ms delay, so target neuron i spikes exactly in step (source step + 20).
+ *
+ * `on pre arrival` (runtime/arrival.c) is checked with an arrive kernel that
+ * logs every (step, source, target) it is handed, against the recorded
+ * source spikes and the synapses' delays.
  */
 #include <criterion/criterion.h>
 #include <hdf5.h>
@@ -161,12 +165,32 @@ STDP_POST_KERNEL(post_f, float)
 EVERY_KERNEL(every_d, double)
 EVERY_KERNEL(every_f, float)
 
-enum { K_LIF, K_DELIVER, K_PRE, K_POST, K_EVERY, K_PER_PREC };
+/* The arrive kernel of the arrival tests: logs what it is handed (from any
+ * thread).  It does not look at a->plastic: the runtime must not call it
+ * while the handlers are off. */
+#define ARR_MAXLOG 200000
+typedef struct ArrEvent {
+    int64_t step;
+    uint32_t src, tgt;
+} ArrEvent;
+static ArrEvent arr_log[ARR_MAXLOG];
+static int arr_n;
+
+static void arrive_log(const EngramDeliverArgs *a)
+{
+    for (int64_t e = 0; e < a->nspikes; e++) {
+        int i = __atomic_fetch_add(&arr_n, 1, __ATOMIC_RELAXED);
+        if (i < ARR_MAXLOG)
+            arr_log[i] = (ArrEvent){a->step, a->spikes[e], a->col[a->synapses[e]]};
+    }
+}
+
+enum { K_LIF, K_DELIVER, K_PRE, K_POST, K_EVERY, K_ARRIVE, K_PER_PREC };
 static const EngramKernelFn kernels[] = {
     (EngramKernelFn)lif_d, (EngramKernelFn)deliver_d, (EngramKernelFn)pre_d,
-    (EngramKernelFn)post_d, (EngramKernelFn)every_d,
+    (EngramKernelFn)post_d, (EngramKernelFn)every_d, (EngramKernelFn)arrive_log,
     (EngramKernelFn)lif_f, (EngramKernelFn)deliver_f, (EngramKernelFn)pre_f,
-    (EngramKernelFn)post_f, (EngramKernelFn)every_f,
+    (EngramKernelFn)post_f, (EngramKernelFn)every_f, (EngramKernelFn)arrive_log,
 };
 
 /* ---- model builder (after test_engine.c) --------------------------------------------- */
@@ -1236,5 +1260,152 @@ Test(plastic, validation_rejects_bad_tables)
     cr_assert(strstr(err.msg, "P.every"), "%s", err.msg);
     cr_assert_eq(run_sim(&prog, dir, "--set", "P.w_min=5", NULL), ENGRAM_EXIT_MODEL);
     cr_assert_eq(run_sim(&prog, dir, NULL), 0);
+    free_prog(&prog);
+}
+
+/* ---- tests: on pre at arrival ------------------------------------------------------------------- */
+
+/* Poisson S (30, 100 Hz) -> LIF T (25), random p = 0.4, delays uniform in
+ * [0.1, 2.5] ms (1-25 steps), `on pre arrival` with the logging kernel. */
+static void model_arrival(EngramProgram *prog, double duration)
+{
+    Builder b;
+    builder_init(&b, 8, duration);
+    uint32_t S = add_poisson(&b, "R.S", 30, 100.0);
+    uint32_t T = add_lif(&b, "R.T", 25);
+    EngramProjDesc pj = proj_desc(&b, "P", S, T, ENGRAM_CONNECT_RANDOM, 0.4, 0.5, 0, 1.0);
+    pj.delay.kind = ENGRAM_DIST_UNIFORM;
+    pj.delay.arg[0] = param(&b, "P.delay.low", "ms", 0, 0.1);
+    pj.delay.arg[1] = param(&b, "P.delay.high", "ms", 0, 2.5);
+    pj.plastic = 1;
+    pj.plastic_param = param(&b, "P.plastic", "1", 0, 1);
+    pj.pre_arrival = 1;
+    pj.arrive_kernel = kid(&b, K_ARRIVE);
+    engram_blob_proj(b.w, &pj);
+    finish(&b, "arrival", prog);
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+    const ArrEvent *x = a, *y = b;
+    if (x->step != y->step)
+        return x->step < y->step ? -1 : 1;
+    if (x->src != y->src)
+        return x->src < y->src ? -1 : 1;
+    return (x->tgt > y->tgt) - (x->tgt < y->tgt);
+}
+
+/* Runs the model on `threads` threads; returns the sorted log (malloc'd) and
+ * leaves the network in *n (to be freed). */
+static ArrEvent *arrival_run(Net *n, const EngramProgram *prog, const char *set, uint32_t threads,
+                             int *count)
+{
+    EngramError err = {0};
+    cr_assert_eq(engram_model_open(&n->m, prog, &err), 0, "%s", err.msg);
+    EngramOverride ov = {0};
+    if (set) {
+        const char *eq = strchr(set, '=');
+        ov = (EngramOverride){set, set, (size_t)(eq - set), eq + 1};
+    }
+    cr_assert_eq(engram_params_resolve(&n->m, &ov, set ? 1 : 0, n->pv, &err), 0, "%s", err.msg);
+    EngramLayout lay = {0, 1, threads};
+    cr_assert_eq(engram_network_build_layout(&n->net, &n->m, n->pv, &lay, &err), 0, "%s", err.msg);
+    arr_n = 0;
+    net_run(n);
+    cr_assert_lt(arr_n, ARR_MAXLOG);
+    ArrEvent *log = malloc(((size_t)arr_n + 1) * sizeof *log);
+    memcpy(log, arr_log, (size_t)arr_n * sizeof *log);
+    qsort(log, (size_t)arr_n, sizeof *log, cmp_event);
+    *count = arr_n;
+    return log;
+}
+
+/* Every synapse gets each spike of its source once, at the step it was sent
+ * + the synapse's delay (while that is a step of the run), and nothing else;
+ * the same on 1 and 3 threads; and nothing while P.plastic = 0. */
+Test(plastic, arrival_at_send_step_plus_delay)
+{
+    EngramProgram prog;
+    model_arrival(&prog, 100.0);
+    Net n;
+    int got = 0;
+    ArrEvent *log = arrival_run(&n, &prog, NULL, 1, &got);
+    const EngramProjRt *pr = &n.net.projs[0];
+    const EngramPopRt *src = &n.net.pops[0];
+    cr_assert_not_null(pr->delay);
+    cr_assert(pr->arrival && pr->arrival->perm && pr->arrival->dmin == 1 &&
+              pr->arrival->dmax == 25, "delays %d-%d", pr->arrival->dmin, pr->arrival->dmax);
+    cr_assert_eq(pr->arrival->hist->slots, 26);
+    ArrEvent *want = malloc((src->rec_len * pr->csr.nsyn + 1) * sizeof *want);
+    int nwant = 0;
+    for (size_t i = 0; i < src->rec_len; i++) {
+        uint32_t s = src->rec_id[i];
+        for (uint64_t k = pr->csr.row[s]; k < pr->csr.row[s + 1]; k++)
+            if (src->rec_step[i] + pr->delay[k] < n.net.nsteps)
+                want[nwant++] = (ArrEvent){src->rec_step[i] + pr->delay[k], s, pr->csr.col[k]};
+    }
+    qsort(want, (size_t)nwant, sizeof *want, cmp_event);
+    cr_assert_gt(nwant, 2000, "only %d arrivals: weak test", nwant);
+    cr_assert_eq(got, nwant, "%d arrivals handled, %d due", got, nwant);
+    for (int i = 0; i < nwant; i++)
+        cr_assert(cmp_event(&log[i], &want[i]) == 0,
+                  "arrival %d: step %lld, %u -> %u; due: step %lld, %u -> %u", i,
+                  (long long)log[i].step, log[i].src, log[i].tgt, (long long)want[i].step,
+                  want[i].src, want[i].tgt);
+    engram_network_free(&n.net);
+
+    int got3 = 0;
+    ArrEvent *log3 = arrival_run(&n, &prog, NULL, 3, &got3);
+    cr_assert_eq(got3, nwant);
+    cr_assert_eq(memcmp(log3, want, (size_t)nwant * sizeof *want), 0, "3 threads differ");
+    engram_network_free(&n.net);
+
+    int off = -1;
+    free(arrival_run(&n, &prog, "P.plastic=0", 2, &off));
+    cr_assert_eq(off, 0, "%d arrivals handled with P.plastic = 0", off);
+    engram_network_free(&n.net);
+    free(log);
+    free(log3);
+    free(want);
+    free_prog(&prog);
+}
+
+/* The history kept for checkpoints: the spikes that may still arrive. */
+Test(plastic, arrival_history_list_and_put)
+{
+    EngramProgram prog;
+    model_arrival(&prog, 30.0);
+    Net n;
+    int got = 0;
+    free(arrival_run(&n, &prog, NULL, 1, &got));
+    EngramArrivalHist *h = n.net.projs[0].arrival->hist;
+    const EngramPopRt *src = &n.net.pops[0];
+    int64_t now = n.net.nsteps;   /* 300 */
+    size_t m = engram_arrival_list(h, now, NULL, NULL), due = 0;
+    for (size_t i = 0; i < src->rec_len; i++)
+        due += src->rec_step[i] > now - h->slots && src->rec_step[i] < now;
+    cr_assert(m == due && m > 3, "%zu listed, %zu sent in the last %lld steps", m, due,
+              (long long)h->slots - 1);
+    int64_t *steps = malloc(m * sizeof *steps);
+    uint32_t *srcs = malloc(m * sizeof *srcs);
+    engram_arrival_list(h, now, steps, srcs);
+    engram_arrival_clear(h);
+    cr_assert_eq(engram_arrival_list(h, now, NULL, NULL), 0);
+    engram_arrival_put(h, now, now - h->slots, 3);   /* too old to arrive: dropped */
+    engram_arrival_put(h, now, now, 3);              /* not sent yet: dropped */
+    for (size_t i = 0; i < m; i++)
+        engram_arrival_put(h, now, steps[i], srcs[i]);
+    int64_t *steps2 = malloc(m * sizeof *steps2);
+    uint32_t *srcs2 = malloc(m * sizeof *srcs2);
+    cr_assert_eq(engram_arrival_list(h, now, steps2, srcs2), m);
+    cr_assert(memcmp(steps, steps2, m * sizeof *steps) == 0 &&
+              memcmp(srcs, srcs2, m * sizeof *srcs) == 0);
+    for (size_t i = 1; i < m; i++)
+        cr_assert(steps[i - 1] < steps[i] || (steps[i - 1] == steps[i] && srcs[i - 1] < srcs[i]));
+    free(steps);
+    free(srcs);
+    free(steps2);
+    free(srcs2);
+    engram_network_free(&n.net);
     free_prog(&prog);
 }
