@@ -9,7 +9,8 @@
 #     right after `checkpoint "day2"` (the state came back exactly);
 #   - 1 thread and 2 threads (and 2 MPI ranks, 2 ranks restoring a
 #     1-process checkpoint, when the MPI runtime is built) give byte-identical
-#     spikes.h5, weights.h5 and trials.csv and equal summary.json;
+#     spikes.h5, weights.h5 and trials.csv and equal summary.json; so does a
+#     short variant of the flagship, examples/motor_sequence.engram;
 #   - a run resumed with --restore from checkpoints/day1.h5 ends with the same
 #     files as the uninterrupted run;
 #   - a corrupt checkpoint, a spikes.h5 passed as checkpoint, a checkpoint of
@@ -113,6 +114,21 @@ if [ -f "$build/lib/libengram_rt_mpi.a" ] && command -v mpirun >/dev/null; then
         --restore "$tmp/full/checkpoints/day1.h5" && same full ranks2_resumed
 else
     echo "note: no MPI runtime in $build or no mpirun: threads only"
+fi
+
+# ---- the flagship, short: same files on any number of threads and ranks -----------------------
+flag=$tmp/flagship
+short=(--set days=1 --set trials=2 --set tests=1 --set trials_b=1 --set sleep_time=300ms)
+if "$engramc" build examples/motor_sequence.engram -o "$flag"; then
+    run flag1 "$flag" "${short[@]}" --threads 1 && run flag2 "$flag" "${short[@]}" --threads 2 &&
+        same flag1 flag2
+    if [ -f "$build/lib/libengram_rt_mpi.a" ] && command -v mpirun >/dev/null; then
+        "$engramc" build --mpi examples/motor_sequence.engram -o "$flag.mpi" &&
+            run flag_ranks2 "${mpi_env[@]}" "${MPIRUN[@]}" -np 2 "$flag.mpi" "${short[@]}" \
+                --threads 1 && same flag1 flag_ranks2
+    fi
+else
+    bad "flagship: build"
 fi
 
 # ---- refusals ---------------------------------------------------------------------------------
