@@ -1295,43 +1295,39 @@ static int check_run(Reader *r)
     return r_unfit(r, what);
 }
 
+/* The count `attr` of object NAME in GROUP ("size" of a population, stored
+ * as u32; "synapses" of a projection, u64) must be `want`. */
+static int check_count(Reader *r, const char *group, const char *kind, const char *name,
+                       const char *attr, bool wide, uint64_t want, const char *unit)
+{
+    char path[PATH_LEN], what[PATH_LEN + 128];
+    obj_path(path, group, name, NULL);
+    if (H5Lexists(r->file, group, H5P_DEFAULT) <= 0 || H5Lexists(r->file, path, H5P_DEFAULT) <= 0) {
+        snprintf(what, sizeof what, "it has no %s %s", kind, name);
+        return r_unfit(r, what);
+    }
+    uint64_t n = 0;
+    uint32_t n32 = 0;
+    int rc = wide ? get_attr(r, path, attr, CK_U64, &n) : get_attr(r, path, attr, CK_U32, &n32);
+    n = wide ? n : n32;
+    if (!rc && n != want) {
+        snprintf(what, sizeof what, "%s %s has %llu %s there, %llu here", kind, name,
+                 (unsigned long long)n, unit, (unsigned long long)want);
+        rc = r_unfit(r, what);
+    }
+    return rc;
+}
+
 static int check_sizes(Reader *r)
 {
     const EngramNetwork *net = r->net;
-    char path[PATH_LEN], what[PATH_LEN + 128];
     int rc = 0;
-    for (uint32_t i = 0; i < net->npops && !rc; i++) {
-        const EngramPopRt *p = &net->pops[i];
-        uint32_t size = 0;
-        obj_path(path, "/populations", p->name, NULL);
-        if (H5Lexists(r->file, "/populations", H5P_DEFAULT) <= 0 ||
-            H5Lexists(r->file, path, H5P_DEFAULT) <= 0) {
-            snprintf(what, sizeof what, "it has no population %s", p->name);
-            return r_unfit(r, what);
-        }
-        rc = get_attr(r, path, "size", CK_U32, &size);
-        if (!rc && size != p->size) {
-            snprintf(what, sizeof what, "population %s has %u neurons there, %u here", p->name,
-                     size, p->size);
-            rc = r_unfit(r, what);
-        }
-    }
-    for (uint32_t j = 0; j < net->nprojs && !rc; j++) {
-        const EngramProjRt *pr = &net->projs[j];
-        uint64_t n = 0;
-        obj_path(path, "/projections", pr->name, NULL);
-        if (H5Lexists(r->file, "/projections", H5P_DEFAULT) <= 0 ||
-            H5Lexists(r->file, path, H5P_DEFAULT) <= 0) {
-            snprintf(what, sizeof what, "it has no projection %s", pr->name);
-            return r_unfit(r, what);
-        }
-        rc = get_attr(r, path, "synapses", CK_U64, &n);
-        if (!rc && n != pr->nsyn_all) {
-            snprintf(what, sizeof what, "projection %s has %llu synapses there, %llu here",
-                     pr->name, (unsigned long long)n, (unsigned long long)pr->nsyn_all);
-            rc = r_unfit(r, what);
-        }
-    }
+    for (uint32_t i = 0; i < net->npops && !rc; i++)
+        rc = check_count(r, "/populations", "population", net->pops[i].name, "size", false,
+                         net->pops[i].size, "neurons");
+    for (uint32_t j = 0; j < net->nprojs && !rc; j++)
+        rc = check_count(r, "/projections", "projection", net->projs[j].name, "synapses", true,
+                         net->projs[j].nsyn_all, "synapses");
     return rc;
 }
 

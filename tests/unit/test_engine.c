@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_support.h"
 #include "engram_rt.h"
 #include "rt_engine.h"
 
@@ -327,27 +328,18 @@ static void finish(Builder *b, const char *name, EngramProgram *prog)
     prog->kernels = kernels;
 }
 
-static void free_prog(EngramProgram *prog)
-{
-    free((void *)prog->blob);
-    prog->blob = NULL;
-}
-
 /* ---- running ---------------------------------------------------------------------- */
 
 static char tmp_root[256];
 
 static void make_tmp(void)
 {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/engram_test_engine_XXXXXX");
-    cr_assert(mkdtemp(tmp_root) != NULL);
+    test_tmp_make(tmp_root, sizeof tmp_root, "engine");
 }
 
 static void rm_tmp(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    cr_assert(system(cmd) == 0);
+    test_tmp_remove(tmp_root);
 }
 
 TestSuite(engine, .init = make_tmp, .fini = rm_tmp);
@@ -484,7 +476,7 @@ Test(engine, const_lif_fires_at_the_analytic_period)
     }
     free(ts);
     free(ids);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, refractory_period_holds_v)
@@ -502,7 +494,7 @@ Test(engine, refractory_period_holds_v)
     cr_assert_float_eq(ts[10], 6.9 + 8.9, 1e-9);
     free(ts);
     free(ids);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, float_precision_matches_the_period)
@@ -516,7 +508,7 @@ Test(engine, float_precision_matches_the_period)
     cr_assert_eq(read_spikes(dir, "V1.exc", &ts, &ids), 1420);
     free(ts);
     free(ids);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, set_changes_tau_and_size)
@@ -534,7 +526,7 @@ Test(engine, set_changes_tau_and_size)
     cr_assert_float_eq(ts[0], 13.8, 1e-9);
     free(ts);
     free(ids);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, delays_chain_two_ms_apart)
@@ -563,7 +555,7 @@ Test(engine, delays_chain_two_ms_apart)
     cr_assert_float_eq(ts[0], 6.5, 1e-9);
     free(ts);
     free(ids);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, poisson_source_rate)
@@ -581,7 +573,7 @@ Test(engine, poisson_source_rate)
         cr_assert(ts[k] > ts[k - 1] || (ts[k] == ts[k - 1] && ids[k] > ids[k - 1]));
     free(ts);
     free(ids);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* Drive only: each input event (weight 20 mV) makes a spike, so a neuron
@@ -608,7 +600,7 @@ Test(engine, drive_rate)
     cr_assert_eq(read_spikes(dir, "V1.exc", &ts, &ids), 0);
     free(ts);
     free(ids);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: determinism and outputs ----------------------------------------------------- */
@@ -647,7 +639,7 @@ Test(engine, same_seed_gives_identical_bytes)
     cr_assert_str_eq(s1, s2);
     free(s1);
     free(s2);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, sonata_layout)
@@ -702,7 +694,7 @@ Test(engine, sonata_layout)
     H5Dclose(d);
     H5Gclose(g);
     H5Fclose(f);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, summary_fields)
@@ -731,7 +723,7 @@ Test(engine, summary_fields)
     char cmd[500];
     snprintf(cmd, sizeof cmd, "ls -A '%s' | grep -q tmp", dir);
     cr_assert_neq(system(cmd), 0);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, spike_times_lists_in_summary)
@@ -745,7 +737,7 @@ Test(engine, spike_times_lists_in_summary)
     char *s = read_file(path, NULL);
     cr_assert(strstr(s, "\"R.src.times\": {\"value\": [1], \"unit\": \"ms\"}"), "%s", s);
     free(s);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: command line and errors ---------------------------------------------------------- */
@@ -786,7 +778,7 @@ Test(engine, exit_codes)
     EngramProgram broken = {bad, 100, kernels};
     cr_assert_eq(run_sim(&broken, dir, "--quiet", NULL), ENGRAM_EXIT_MODEL);
     free(bad);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, out_dir_is_created_and_reused)
@@ -803,7 +795,7 @@ Test(engine, out_dir_is_created_and_reused)
     cr_assert_eq(run_sim(&prog, dir, "--quiet", NULL), 0);
     struct stat st;
     cr_assert_eq(stat(keep, &st), 0);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, numeric_divergence_is_reported)
@@ -896,7 +888,7 @@ Test(engine, set_messages)
     cr_assert_eq(resolve(&prog, "--set dt=0.1 msec", "dt", "0.1 msec", pv, &err),
                  ENGRAM_EXIT_USAGE);
     cr_assert(strstr(err.msg, "did you mean 'ms'"), "%s", err.msg);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, set_units_are_converted)
@@ -914,7 +906,7 @@ Test(engine, set_units_are_converted)
     cr_assert_eq(engram_params_resolve(&m, ov, 2, pv, &err), 0);
     cr_assert_float_eq(pv[engram_param_find(&m, "In.noise.rate", 13)], 0.005, 1e-15);
     cr_assert_float_eq(pv[engram_param_find(&m, "V1.exc.tau_m", 12)], 20.0, 1e-12);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* A size derived from a model-level param that a --set made negative. */
@@ -958,7 +950,7 @@ Test(engine, derived_values_are_rechecked)
     err = (EngramError){0};
     cr_assert_eq(resolve(&prog, "--set N=4", "N", "4", pv, &err), 0);
     cr_assert_float_eq(pv[size], 8.0, 1e-12);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, delay_shorter_than_dt_is_an_error)
@@ -977,7 +969,7 @@ Test(engine, delay_shorter_than_dt_is_an_error)
     EngramEstimate est;
     cr_assert_eq(engram_estimate(&m, pv, &est, &err), ENGRAM_EXIT_MODEL);
     cr_assert(strstr(err.msg, "delay 0.05 ms is shorter than dt 0.1 ms"), "%s", err.msg);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, one_to_one_size_mismatch)
@@ -986,7 +978,7 @@ Test(engine, one_to_one_size_mismatch)
     model_chain(&prog);
     char *dir = out_dir("mismatch");
     cr_assert_eq(run_sim(&prog, dir, "--quiet", "--set", "R.b.size=2", NULL), ENGRAM_EXIT_MODEL);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: the network inside ------------------------------------------------------------- */
@@ -1031,7 +1023,7 @@ Test(engine, network_structure)
     cr_assert_eq(net.pops[1].ref_steps, 19);   /* 2 ms: the 19 steps after the spike */
     engram_network_free(&net);
     engram_estimate_free(&est);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* Initial values drawn per neuron: deterministic, and keyed by the neuron. */
@@ -1092,7 +1084,7 @@ Test(engine, initial_values_are_drawn_per_neuron)
     engram_network_free(&n1);
     engram_network_free(&n2);
     engram_network_free(&n3);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(engine, size_parsing)
@@ -1161,5 +1153,5 @@ Test(engine, normal_weights_and_fixed_indegree)
     cr_assert(fabs(sum / 5000 - 0.2453) < 0.01, "mean %g", sum / 5000);
     cr_assert_eq(pr->delay_steps, 10);
     engram_network_free(&net);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_support.h"
 #include "engram_rt.h"
 #include "rt_engine.h"
 #include "rt_protocol.h"
@@ -488,27 +489,18 @@ static void finish(Builder *b, const char *name, EngramProgram *prog)
     *prog = (EngramProgram){blob, size, kernels};
 }
 
-static void free_prog(EngramProgram *prog)
-{
-    free((void *)prog->blob);
-    prog->blob = NULL;
-}
-
 /* ---- running and reading ---------------------------------------------------------- */
 
 static char tmp_root[256];
 
 static void make_tmp(void)
 {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/engram_test_protocol_XXXXXX");
-    cr_assert(mkdtemp(tmp_root) != NULL);
+    test_tmp_make(tmp_root, sizeof tmp_root, "protocol");
 }
 
 static void rm_tmp(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    cr_assert(system(cmd) == 0);
+    test_tmp_remove(tmp_root);
 }
 
 TestSuite(protocol, .init = make_tmp, .fini = rm_tmp);
@@ -692,7 +684,7 @@ Test(protocol, length_of_nested_repeats_and_blocks)
     int64_t steps = -1;
     cr_assert_eq(engram_protocol_length(&m, 0, params, &steps, &err), 0, "%s", err.msg);
     cr_assert_eq(steps, 3850);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, the_protocol_sets_the_duration)
@@ -720,7 +712,7 @@ Test(protocol, the_protocol_sets_the_duration)
     cr_assert(strstr(s, "\"protocol\"") == NULL);
     free(s);
     cr_assert(slurp(dir2, "trials.csv") == NULL);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, a_negative_duration_names_the_line)
@@ -736,7 +728,7 @@ Test(protocol, a_negative_duration_names_the_line)
     cr_assert_eq(engram_protocol_length(&m, 0, params, &steps, &err), ENGRAM_EXIT_MODEL);
     cr_assert_str_eq(err.msg, "protocol timeline, line 105: duration -5 ms is not a time >= 0");
     cr_assert_eq(run_sim(&prog, out_dir("neg"), NULL), ENGRAM_EXIT_MODEL);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, unknown_protocol_is_a_usage_error)
@@ -754,7 +746,7 @@ Test(protocol, unknown_protocol_is_a_usage_error)
     cr_assert_eq(engram_protocol_select(&m, "none", &idx, &err), 0);
     cr_assert_eq(idx, ENGRAM_NONE);
     cr_assert_eq(run_sim(&prog, out_dir("bad"), "--protocol", "trian", NULL), ENGRAM_EXIT_USAGE);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: scopes ------------------------------------------------------------------- */
@@ -822,7 +814,7 @@ Test(protocol, a_scope_undoes_set_plasticity_and_background)
     cr_assert_float_eq(net->mods.baseline[0], 0.1, 0);
     cr_assert_eq(pr->core.nstim, 0);
     rig_close(&r);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, plasticity_off_stays_off_when_frozen_by_set)
@@ -844,7 +836,7 @@ Test(protocol, plasticity_off_stays_off_when_frozen_by_set)
         cr_assert_eq(engram_protocol_advance(&r.net, s, &r.err), 0);
     cr_assert(!r.net.projs[0].handlers_on);   /* PROJ.plastic = 0 is a master switch */
     rig_close(&r);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: stimuli and currents -------------------------------------------------------- */
@@ -899,7 +891,7 @@ Test(protocol, stimuli_are_bit_identical_for_any_number_of_threads)
     same_spikes(d1, d3, "R.n");
     same_spikes(d1, d3, "R.p");
     cr_assert(files_equal(d1, d3, "spikes.h5"));
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, stimuli_land_where_and_when_the_protocol_says)
@@ -941,7 +933,7 @@ Test(protocol, stimuli_land_where_and_when_the_protocol_says)
     cr_assert(n > 100);
     free(st);
     free(id);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* I (iext, 4, ranges A: 0..1, B: 2..3): top { rest 1 ms; current I.B 100 pA 2 ms; rest 1 ms } */
@@ -976,7 +968,7 @@ Test(protocol, a_current_holds_for_its_duration)
     }
     free(st);
     free(id);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: trials and summary ------------------------------------------------------------- */
@@ -1037,7 +1029,7 @@ Test(protocol, trials_csv_has_a_row_per_measured_trial)
                           "p,train,2,,2,80,100\n"
                           "p,train,2,,3,100,0\n");
     free(csv);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, summary_has_phases_rewards_and_aggregates)
@@ -1073,7 +1065,7 @@ Test(protocol, summary_has_phases_rewards_and_aggregates)
     double expect = exp(-0.13) + exp(-0.09) + exp(-0.07) + exp(-0.05);
     cr_assert_float_eq(final, expect, 1e-3, "da final %g", final);
     free(s);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* S: spike-times source of 4, split(2); spikes of neurons 2, 3 at 3, 13, 23, 33 ms.
@@ -1129,7 +1121,7 @@ Test(protocol, rows_name_their_phase_session_and_day)
                         "\"last\": 100}}}") != NULL, "%s", s);
     free(csv);
     free(s);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, a_cut_run_closes_what_is_open)
@@ -1154,7 +1146,7 @@ Test(protocol, a_cut_run_closes_what_is_open)
     csv = slurp(dir, "trials.csv");
     cr_assert(strstr(csv, "p,train,1,,3,40,50\n") != NULL, "%s", csv);
     free(csv);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, a_delayed_reward_waits_in_the_modulator_heap)
@@ -1193,7 +1185,7 @@ Test(protocol, a_delayed_reward_waits_in_the_modulator_heap)
     cr_assert_float_eq(g.net.mods.level[0], 0.75, 0);
     cr_assert_eq(g.net.proto->core.rewards, 1);
     rig_close(&g);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: sequence measures ---------------------------------------------------------------- */
@@ -1256,7 +1248,7 @@ Test(protocol, sequence_measures_per_trial_and_per_phase)
     cr_assert(strstr(night, "\"jitter(seq)\": null}") != NULL, "%s", night);
     free(csv);
     free(s);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: weights ------------------------------------------------------------------------ */
@@ -1302,7 +1294,7 @@ Test(protocol, weight_measure_is_global_and_layout_free)
         cr_assert_str_eq(csv, want);
         free(csv);
     }
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: checkpoints ----------------------------------------------------------------------- */
@@ -1336,7 +1328,7 @@ Test(protocol, save_and_load_round_trip)
     free(again);
     rig_close(&a);
     rig_close(&b);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, a_run_restored_from_a_checkpoint_ends_as_if_uninterrupted)
@@ -1362,7 +1354,7 @@ Test(protocol, a_run_restored_from_a_checkpoint_ends_as_if_uninterrupted)
     free(a);
     free(b);
     cr_assert(files_equal(full, part, "spikes.h5"));
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: errors ------------------------------------------------------------------------------ */
@@ -1391,7 +1383,7 @@ Test(protocol, a_cue_needs_a_stimulus_declaration)
     expect_init_error(&prog, "protocol p, line 101: R.n has no `stimulus` declaration, so a cue, "
                              "teach or background cannot enter it (declare `stimulus R.n weight W "
                              "port P`)");
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, a_current_needs_i_ext)
@@ -1411,7 +1403,7 @@ Test(protocol, a_current_needs_i_ext)
     finish(&b, "noiext", &prog);
     expect_init_error(&prog, "protocol p, line 101: a current needs a neuron population with a "
                              "state variable I_ext; R.n has none");
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* restore takes the same name templates as checkpoint (the run itself is
@@ -1430,7 +1422,7 @@ Test(protocol, restore_template_is_checked)
     finish(&b, "restore", &prog);
     expect_init_error(&prog, "protocol p, line 102: checkpoint name \"day{k}\": {...} must name a "
                              "loop variable");
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(protocol, ensembles_and_targets_are_checked)
@@ -1456,5 +1448,5 @@ Test(protocol, ensembles_and_targets_are_checked)
     rig_close(&r);
     const char *set[] = {"--set", "R.n.ens=11", NULL};
     cr_assert_eq(run_sim(&prog, out_dir("ens"), set[0], set[1], NULL), ENGRAM_EXIT_MODEL);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
