@@ -42,6 +42,8 @@ typedef struct ProtoScope {
 
 static const EngramDim DIM_NONE_ = {0, 0, 0};
 
+enum { SEMA_MAX_CHECKPOINT_NAME = 200 };   /* as the runtime (protocol.c) */
+
 static EngramDim dim_time(void) { return engram_dim(1, 0, 0); }
 static EngramDim dim_rate(void) { return engram_dim(-1, 0, 0); }
 
@@ -365,6 +367,19 @@ static bool pop_missing(Sema *S, const Expr *x)
     return false;
 }
 
+/* An index known when the model is compiled must name an ensemble (one that
+ * reads loop variables or params --set may change is checked by the runtime). */
+static bool const_index_fits(Sema *S, const IrTarget *t, const Expr *at)
+{
+    double v;
+    int n = group_count(S, &S->ens[t->group]);
+    if (!sema_fold(S, t->index, &v) || n < 0 || (v == floor(v) && v >= 0 && v < n))
+        return true;
+    sema_error(S, at->span, "ensemble %g does not exist: %s has %d ensembles (0..%d)", v,
+               S->pops[t->pop].path, n, n - 1);
+    return false;
+}
+
 /* REGION.POP, REGION.POP.NAME or REGION.POP[k] (k may read loop variables). */
 static bool resolve_target(ProtoScope *ps, const Expr *x, IrTarget *out)
 {
@@ -404,7 +419,7 @@ static bool resolve_target(ProtoScope *ps, const Expr *x, IrTarget *out)
         return false;
     }
     out->index = proto_value(ps, x->args[0]->value, DIM_NONE_, "an ensemble index is a whole number: M1.exc[2]");
-    return out->index != NULL;
+    return out->index != NULL && const_index_fits(S, out, x->args[0]->value);
 }
 
 static int find_sequence(Sema *S, const Expr *x)
@@ -717,7 +732,11 @@ static IrStmt *checkpoint_stmt(ProtoScope *ps, const Stmt *s, EngramStmtKind kin
     for (const char *c = t; *c; c++) {
         if (*c == '{') {
             const char *end = strchr(c, '}');
-            const char *var = end ? arena_strndup(S->a, c + 1, (size_t)(end - c - 1)) : "";
+            if (!end) {
+                sema_error(S, s->name_span, "a '{' in a checkpoint name has no closing '}'");
+                return NULL;
+            }
+            const char *var = arena_strndup(S->a, c + 1, (size_t)(end - c - 1));
             bool known = false;
             for (int i = 0; i < ps->nactive; i++)
                 known |= strcmp(ps->vars[ps->active[i]], var) == 0;
@@ -739,6 +758,11 @@ static IrStmt *checkpoint_stmt(ProtoScope *ps, const Stmt *s, EngramStmtKind kin
         sema_error(S, s->name_span, "a checkpoint needs a name");
         return NULL;
     }
+    if (strlen(t) > SEMA_MAX_CHECKPOINT_NAME) {   /* the file name must fit */
+        sema_error(S, s->name_span, "a checkpoint name has at most %d characters",
+                   SEMA_MAX_CHECKPOINT_NAME);
+        return NULL;
+    }
     IrStmt *st = stmt_new(S, kind, s);
     st->name = t;
     return st;
@@ -752,9 +776,15 @@ static int push_var(ProtoScope *ps, const char *name, SrcSpan at)
                        name);
             return -1;
         }
-    *SEMA_PUSH(ps->S->a, ps->vars, ps->nvars, ps->capvars) = name;
-    *SEMA_PUSH(ps->S->a, ps->active, ps->nactive, ps->capactive) = ps->nvars - 1;
-    return ps->nvars - 1;
+    /* Sibling loops with the same name share a slot: a measure is one table
+     * entry per text, and a checkpoint name finds its variable by name. */
+    int slot = 0;
+    while (slot < ps->nvars && strcmp(ps->vars[slot], name) != 0)
+        slot++;
+    if (slot == ps->nvars)
+        *SEMA_PUSH(ps->S->a, ps->vars, ps->nvars, ps->capvars) = name;
+    *SEMA_PUSH(ps->S->a, ps->active, ps->nactive, ps->capactive) = slot;
+    return slot;
 }
 
 static IrStmt *repeat_stmt(ProtoScope *ps, const Stmt *s)

@@ -8,7 +8,9 @@
  * statements until one waits (a cue, a rest, a block's closing wait): the
  * wait sets `wake`, and nothing happens until the step loop reaches it.
  * Conditions never change time, so the same walk without running anything
- * (the dry walk) gives the protocol's length before the network exists.
+ * (the dry walk) gives the protocol's length before the network exists,
+ * and how many scopes it opens (bounded: a loop that takes no time would
+ * otherwise spin at one step).
  *
  * A scope undoes, when it closes, what SET, PLASTICITY and BACKGROUND did in
  * it (an undo log, newest first).  Trial contexts hold the row that MEASURE
@@ -30,13 +32,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "rt_checkpoint.h"
 #include "rt_protocol.h"
 
 #define MAX_NESTING 1000        /* deeper protocols are refused (the walk recurses) */
 #define MAX_STEPS 4.0e15        /* longest protocol in steps (exact in a double) */
+#define MAX_CKPT_NAME 200       /* longest checkpoint name: its temporary file name must fit */
+#define CKPT_NAME_BUF 256       /* room for a name, with a {var} that passes the limit */
+#define MAX_SCOPES 1.0e8        /* most blocks and iterations a protocol may open: a loop
+                                   that takes no time would spin at one step */
 
 /* ---- messages and expressions ----------------------------------------------------- */
 
@@ -208,28 +213,49 @@ typedef struct Walk {
     EngramError *err;
 } Walk;
 
-static int walk_stmt(Walk *w, uint32_t i, int depth, int64_t *len);
+/* What a subtree costs: its length in steps and the scopes it opens. */
+typedef struct Cost {
+    int64_t len;
+    double scopes;
+} Cost;
 
-static int walk_children(Walk *w, uint32_t i, int depth, int64_t *len)
+static int add_scopes(const ProtoEnv *e, uint32_t stmt, double *acc, double more,
+                      EngramError *err)
+{
+    if (*acc + more > MAX_SCOPES)
+        return env_fail(e, stmt, err, "the protocol runs more than %.3g blocks and loop "
+                        "iterations", MAX_SCOPES);
+    *acc += more;
+    return 0;
+}
+
+static int walk_stmt(Walk *w, uint32_t i, int depth, Cost *c);
+
+static int walk_children(Walk *w, uint32_t i, int depth, Cost *c)
 {
     const EngramStmtDesc *st = w->e.m->stmts;
-    *len = 0;
-    for (uint32_t c = i + 1; c < st[i].end; c = st[c].end) {
-        int64_t l;
-        int rc = walk_stmt(w, c, depth + 1, &l);
-        if (rc || (rc = add_steps(&w->e, c, len, (double)l, w->err)))
+    *c = (Cost){0, 0};
+    for (uint32_t k = i + 1; k < st[i].end; k = st[k].end) {
+        Cost s;
+        int rc = walk_stmt(w, k, depth + 1, &s);
+        if (rc || (rc = add_steps(&w->e, k, &c->len, (double)s.len, w->err)) ||
+            (rc = add_scopes(&w->e, k, &c->scopes, s.scopes, w->err)))
             return rc;
     }
     return 0;
 }
 
-static int walk_repeat(Walk *w, uint32_t i, int depth, int64_t *len)
+static int walk_repeat(Walk *w, uint32_t i, int depth, Cost *c)
 {
     const EngramStmtDesc *x = &w->e.m->stmts[i];
-    int64_t first, last, body;
+    int64_t first, last;
+    Cost body;
     int rc = env_range(&w->e, i, &first, &last, w->err);
-    *len = 0;
+    *c = (Cost){0, 0};
     if (rc || last < first)
+        return rc;
+    double n = (double)last - (double)first + 1;
+    if ((rc = add_scopes(&w->e, i, &c->scopes, n, w->err)))
         return rc;
     double saved = x->var == ENGRAM_NONE ? 0 : w->vars[x->var];
     if (!body_reads_var(w->e.m, i)) {   /* the same time every iteration */
@@ -237,13 +263,17 @@ static int walk_repeat(Walk *w, uint32_t i, int depth, int64_t *len)
             w->vars[x->var] = (double)first;
         rc = walk_children(w, i, depth, &body);
         if (!rc)
-            rc = add_steps(&w->e, i, len, (double)body * ((double)last - (double)first + 1), w->err);
+            rc = add_steps(&w->e, i, &c->len, (double)body.len * n, w->err);
+        if (!rc)
+            rc = add_scopes(&w->e, i, &c->scopes, body.scopes * n, w->err);
     } else {
         for (int64_t v = first; v <= last && !rc; v++) {
             w->vars[x->var] = (double)v;
             rc = walk_children(w, i, depth, &body);
             if (!rc)
-                rc = add_steps(&w->e, i, len, (double)body, w->err);
+                rc = add_steps(&w->e, i, &c->len, (double)body.len, w->err);
+            if (!rc)
+                rc = add_scopes(&w->e, i, &c->scopes, body.scopes, w->err);
         }
     }
     if (x->var != ENGRAM_NONE)
@@ -251,29 +281,30 @@ static int walk_repeat(Walk *w, uint32_t i, int depth, int64_t *len)
     return rc;
 }
 
-static int walk_stmt(Walk *w, uint32_t i, int depth, int64_t *len)
+static int walk_stmt(Walk *w, uint32_t i, int depth, Cost *c)
 {
     const EngramStmtDesc *x = &w->e.m->stmts[i];
     int64_t d = 0, T;
     int rc;
-    *len = 0;
+    *c = (Cost){0, 0};
     if (depth > MAX_NESTING)
         return env_fail(&w->e, i, w->err, "statements nested more than %d deep", MAX_NESTING);
     switch ((EngramStmtKind)x->kind) {
     case ENGRAM_STMT_BLOCK:
-        if ((rc = walk_children(w, i, depth, len)) ||
-            (rc = env_dur(&w->e, i, x->b, "duration", &d, w->err)))
+        if ((rc = walk_children(w, i, depth, c)) ||
+            (rc = env_dur(&w->e, i, x->b, "duration", &d, w->err)) ||
+            (rc = add_scopes(&w->e, i, &c->scopes, 1, w->err)))
             return rc;
-        return add_steps(&w->e, i, len, (double)d, w->err);
+        return add_steps(&w->e, i, &c->len, (double)d, w->err);
     case ENGRAM_STMT_REPEAT:
-        return walk_repeat(w, i, depth, len);
+        return walk_repeat(w, i, depth, c);
     case ENGRAM_STMT_CUE: case ENGRAM_STMT_CURRENT: case ENGRAM_STMT_REST:
-        return env_dur(&w->e, i, x->b, "duration", len, w->err);
+        return env_dur(&w->e, i, x->b, "duration", &c->len, w->err);
     case ENGRAM_STMT_TEACH:
         if ((rc = env_interval(&w->e, i, x->ref, &T, w->err)) ||
             (rc = env_dur(&w->e, i, x->b, "duration", &d, w->err)))
             return rc;
-        return add_steps(&w->e, i, len, (double)T * w->e.m->sequences[x->ref].nelems, w->err);
+        return add_steps(&w->e, i, &c->len, (double)T * w->e.m->sequences[x->ref].nelems, w->err);
     default:
         return 0;
     }
@@ -290,7 +321,9 @@ int engram_protocol_length(const EngramModel *m, uint32_t index, const double *p
     for (uint32_t k = 0; k < d->nvars; k++)
         w.vars[k] = NAN;
     w.e.vars = w.vars;
-    int rc = walk_stmt(&w, d->first_stmt, 0, nsteps);
+    Cost c;
+    int rc = walk_stmt(&w, d->first_stmt, 0, &c);
+    *nsteps = c.len;
     free(w.vars);
     return rc;
 }
@@ -715,6 +748,9 @@ static int check_template(const EngramProtocol *pr, uint32_t stmt, EngramError *
     const char *t = engram_model_str(m, m->stmts[stmt].name);
     if (!t[0])
         return engram_proto_fail(pr, stmt, ENGRAM_EXIT_MODEL, err, "a checkpoint needs a name");
+    if (strlen(t) > MAX_CKPT_NAME)
+        return engram_proto_fail(pr, stmt, ENGRAM_EXIT_MODEL, err,
+                                 "a checkpoint name has at most %d characters", MAX_CKPT_NAME);
     for (const char *p = strchr(t, '{'); p; p = strchr(p + 1, '{')) {
         const char *q = strchr(p, '}');
         bool found = false;
@@ -1262,7 +1298,7 @@ static int checkpoint_name(const EngramProtocol *pr, uint32_t i, char *out, size
     const EngramModel *m = pr->m;
     const char *t = engram_model_str(m, m->stmts[i].name);
     size_t o = 0;
-    for (const char *p = t; *p && o + 32 < n; p++) {
+    for (const char *p = t; *p && o <= MAX_CKPT_NAME && o + 32 < n; p++) {
         const char *q = *p == '{' ? strchr(p, '}') : NULL;
         if (!q) {
             out[o++] = *p == '/' ? '_' : *p;
@@ -1279,20 +1315,45 @@ static int checkpoint_name(const EngramProtocol *pr, uint32_t i, char *out, size
         }
         p = q;
     }
+    if (o > MAX_CKPT_NAME)   /* cut, two names could end in one file */
+        return engram_proto_fail(pr, i, ENGRAM_EXIT_MODEL, err, "checkpoint \"%s\": the name "
+                                 "is longer than %d characters", t, MAX_CKPT_NAME);
     out[o] = '\0';
     return 0;
 }
 
-/* OUT/checkpoints/NAME.h5 of statement i (malloc'd into *path), and its folder. */
-static int checkpoint_path(EngramProtocol *pr, uint32_t i, char **path, char **dir,
-                           EngramError *err)
+/* Whether this run wrote checkpoint `name` (a file of that name may be left
+ * over from an earlier run into the same folder). */
+static bool was_written(const EngramProtocol *pr, const char *name)
 {
-    char name[256];
+    for (uint64_t at = 0; at < pr->core.written_len; at += strlen(pr->written + at) + 1)
+        if (strcmp(pr->written + at, name) == 0)
+            return true;
+    return false;
+}
+
+static int note_written(EngramProtocol *pr, const char *name, EngramError *err)
+{
+    size_t n = strlen(name) + 1;
+    if (was_written(pr, name))
+        return 0;
+    if (engram_proto_grow((void **)&pr->written, &pr->written_cap, pr->core.written_len + n, 1))
+        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    memcpy(pr->written + pr->core.written_len, name, n);
+    pr->core.written_len += n;
+    return 0;
+}
+
+/* OUT/checkpoints/NAME.h5 of statement i (malloc'd into *path), its folder
+ * and its name. */
+static int checkpoint_path(EngramProtocol *pr, uint32_t i, char **path, char **dir,
+                           char name[CKPT_NAME_BUF], EngramError *err)
+{
     *path = malloc(strlen(pr->out_dir) + 512);
     *dir = malloc(strlen(pr->out_dir) + 32);
     int rc = *path && *dir ? 0 : engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
     if (!rc)
-        rc = checkpoint_name(pr, i, name, sizeof name, err);
+        rc = checkpoint_name(pr, i, name, CKPT_NAME_BUF, err);
     if (!rc) {
         sprintf(*dir, "%s/checkpoints", pr->out_dir);
         snprintf(*path, strlen(pr->out_dir) + 512, "%s/%s.h5", *dir, name);
@@ -1305,13 +1366,11 @@ static int checkpoint_path(EngramProtocol *pr, uint32_t i, char **path, char **d
 static int exec_restore(EngramNetwork *net, uint32_t i, EngramError *err)
 {
     EngramProtocol *pr = net->proto;
-    char *path = NULL, *dir = NULL;
-    int rc = checkpoint_path(pr, i, &path, &dir, err);
-    if (!rc && net->rank == 0 && access(path, R_OK) != 0)
+    char *path = NULL, *dir = NULL, name[CKPT_NAME_BUF];
+    int rc = checkpoint_path(pr, i, &path, &dir, name, err);
+    if (!rc && !was_written(pr, name))   /* the same on every rank */
         rc = engram_proto_fail(pr, i, ENGRAM_EXIT_MODEL, err, "restore: no checkpoint %s was "
                                "written earlier in this run", path);
-    if (net->nranks > 1)
-        rc = engram_comm_agree(rc, net->rank, err);
     if (!rc)
         rc = engram_checkpoint_restore_state(net, path, pr->core.now, err);
     free(path);
@@ -1322,8 +1381,10 @@ static int exec_restore(EngramNetwork *net, uint32_t i, EngramError *err)
 static int exec_checkpoint(EngramNetwork *net, uint32_t i, EngramError *err)
 {
     EngramProtocol *pr = net->proto;
-    char *path = NULL, *dir = NULL;
-    int rc = checkpoint_path(pr, i, &path, &dir, err);
+    char *path = NULL, *dir = NULL, name[CKPT_NAME_BUF];
+    int rc = checkpoint_path(pr, i, &path, &dir, name, err);
+    if (!rc)   /* before saving: a run resumed from it may restore it too */
+        rc = note_written(pr, name, err);
     if (!rc && net->rank == 0)
         rc = engram_make_dirs(dir, err);
     if (net->nranks > 1)
@@ -1511,7 +1572,7 @@ void engram_protocol_free(EngramNetwork *net)
                     pr->jit_measure, pr->jit_off, pr->buf_of, pr->is_day, pr->param_on, pr->mvals,
                     pr->onset, pr->vars, pr->bound, pr->proto_on, pr->frames, pr->ctx,
                     pr->pending, pr->undo, pr->stim, pr->cur, pr->rows, pr->phases, pr->records,
-                    pr->bufs};
+                    pr->written, pr->bufs};
     free_ptrs(arrs, sizeof arrs / sizeof arrs[0]);
     free(pr);
     net->proto = NULL;

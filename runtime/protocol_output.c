@@ -402,6 +402,7 @@ int engram_protocol_save(const EngramNetwork *net, void **bytes, size_t *len)
     put(&o, pr->rows, c->nrows * pr->row_bytes);
     put(&o, pr->phases, c->nphases * sizeof *pr->phases);
     put(&o, pr->records, c->nrecords * sizeof *pr->records);
+    put(&o, pr->written, c->written_len);
     for (uint32_t k = 0; k < pr->nbufs; k++) {
         const ProtoSpikeBuf *b = &pr->bufs[k];
         uint64_t n = b->len - b->head;
@@ -456,9 +457,60 @@ static bool core_fits(const EngramProtocol *pr, const ProtoCore *c)
            c->npending <= pr->pending_cap && c->undo_len <= pr->undo_cap;
 }
 
+/* A statement of the protocol (or ENGRAM_NONE where none_ok). */
+static bool stmt_in(const EngramProtocol *pr, uint32_t s, bool none_ok)
+{
+    return (none_ok && s == ENGRAM_NONE) || (s >= pr->first && s < pr->end);
+}
+
+static bool row_sane(const EngramProtocol *pr, uint8_t *row)
+{
+    const ProtoRowHead *h = engram_row_head(row);
+    return stmt_in(pr, h->phase, true) && stmt_in(pr, h->session, true) &&
+           h->kind <= PROTO_CTX_TOP;
+}
+
+/* Undo entries, pending records, rows, phases and records index what exists. */
+static bool log_sane(const EngramNetwork *net, const EngramProtocol *pr)
+{
+    const ProtoCore *c = &pr->core;
+    for (uint32_t k = 0; k < c->undo_len; k++) {
+        const ProtoUndo *u = &pr->undo[k];
+        if (u->kind > PROTO_UNDO_BACKGROUND ||
+            (u->kind == PROTO_UNDO_SET && u->index >= net->mods.nmods) ||
+            (u->kind == PROTO_UNDO_PLASTICITY && u->index >= net->nprojs))
+            return false;
+    }
+    for (uint32_t k = 0; k < c->npending; k++)
+        if (!stmt_in(pr, pr->pending[k].stmt, false) || pr->pending[k].depth >= c->depth ||
+            pr->m->stmts[pr->pending[k].stmt].kind != ENGRAM_STMT_RECORD)
+            return false;
+    for (uint64_t r = 0; r < c->nrows; r++)
+        if (!row_sane(pr, row_at(pr, r)))
+            return false;
+    for (uint32_t k = 0; k < c->nctx; k++)
+        if (!row_sane(pr, pr->ctx + (size_t)k * pr->row_bytes))
+            return false;
+    for (uint64_t k = 0; k < c->nphases; k++) {
+        const ProtoPhase *p = &pr->phases[k];
+        if (!stmt_in(pr, p->stmt, false) || !stmt_in(pr, p->session, true) ||
+            p->row_first > p->row_end || p->row_end > c->nrows)
+            return false;
+    }
+    for (uint64_t k = 0; k < c->nrecords; k++) {
+        const ProtoRecord *r = &pr->records[k];
+        if ((r->phase != ENGRAM_NONE && r->phase >= c->nphases) ||
+            r->measure >= pr->m->hdr->nmeasures)
+            return false;
+    }
+    return true;
+}
+
 /* Frames and stimuli refer to statements and neurons that exist. */
 static bool state_sane(const EngramNetwork *net, const EngramProtocol *pr)
 {
+    if (!log_sane(net, pr))
+        return false;
     for (uint32_t k = 0; k < pr->core.depth; k++) {
         const ProtoFrame *f = &pr->frames[k];
         if (f->stmt < pr->first || f->stmt >= pr->end || f->child > pr->m->stmts[f->stmt].end ||
@@ -564,6 +616,9 @@ int engram_protocol_load(EngramNetwork *net, const void *bytes, size_t len, Engr
     get_grown(&in, (void **)&pr->rows, &pr->rows_cap, c.nrows, pr->row_bytes);
     get_grown(&in, (void **)&pr->phases, &pr->phases_cap, c.nphases, sizeof *pr->phases);
     get_grown(&in, (void **)&pr->records, &pr->records_cap, c.nrecords, sizeof *pr->records);
+    get_grown(&in, (void **)&pr->written, &pr->written_cap, c.written_len, 1);
+    if (!in.bad && c.written_len && pr->written[c.written_len - 1] != '\0')
+        in.bad = true;   /* the names end in '\0' */
     if (!in.bad)
         pr->core = c;
     load_bufs(&in, pr);

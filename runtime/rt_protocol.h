@@ -191,6 +191,7 @@ typedef struct ProtoCore {
     uint64_t nstim, ncur, nrows, nphases, nrecords;
     uint64_t next_stim;
     uint64_t rewards, evaluated, trials;
+    uint64_t written_len;      /* bytes of EngramProtocol.written */
 } ProtoCore;
 
 typedef struct EngramProtocol {
@@ -245,6 +246,8 @@ typedef struct EngramProtocol {
     size_t phases_cap;
     ProtoRecord *records;
     size_t records_cap;
+    char *written;             /* names of the checkpoints this run wrote, each ending in '\0' */
+    size_t written_cap;
     ProtoSpikeBuf *bufs;       /* nbufs */
 } EngramProtocol;
 

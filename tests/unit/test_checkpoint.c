@@ -763,6 +763,56 @@ Test(checkpoint, extra_bytes_round_trip)
     sim_close(&s);
 }
 
+/* ---- protocols compiled from source -------------------------------------------------------- */
+
+static char *slurp_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Two sibling loops with the same variable name: each checkpoint name and
+ * each measure reads the variable of the loop it is in (they once read a
+ * slot of their own, unbound in the other loop: "variable i is not in
+ * scope", "ensemble nan"). */
+Test(checkpoint, sibling_loops_may_reuse_a_variable_name)
+{
+    static const char *text =
+        "model loops\n"
+        "use std.neurons (LIF)\n"
+        "region R {\n"
+        "  population exc = 40 LIF\n"
+        "  ensembles exc = split(4)\n"
+        "}\n"
+        "stimulus R.exc weight 2 mV port exc\n"
+        "simulation { dt = 0.1 ms  seed = 3 }\n"
+        "protocol p {\n"
+        "  repeat i 0..1 { rest 1 ms  checkpoint \"a{i}\"  phase a { measure rate(R.exc[i]) } }\n"
+        "  repeat i 2..3 { rest 1 ms  checkpoint \"b{i}\"  phase b { measure rate(R.exc[i]) } }\n"
+        "}\n";
+    Sim s;
+    sim_open(&s, text, 8);
+    char *argv[] = {"sim", "--quiet", "--out", dir, NULL};
+    cr_assert_eq(engram_main(&s.prog, 4, argv), 0);
+    const char *names[] = {"a0", "a1", "b2", "b3"};
+    for (int k = 0; k < 4; k++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "checkpoints/%s.h5", names[k]);
+        cr_assert_eq(access(in_dir(nm), R_OK), 0, "no %s", nm);
+    }
+    const char *csv = slurp_file(in_dir("trials.csv"));
+    cr_assert_not_null(csv);
+    cr_assert(strstr(csv, "p,a,,,,1,") && strstr(csv, "p,a,,,,2,") && strstr(csv, "p,b,,,,3,") &&
+                  strstr(csv, "p,b,,,,4,"), "%s", csv);
+    sim_close(&s);
+}
+
 /* ---- SHA-256 (runtime/sha256.c) ----------------------------------------------------------- */
 
 /* The checksums are streamed: any split of the input gives the one-shot digest. */

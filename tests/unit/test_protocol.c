@@ -731,6 +731,48 @@ Test(protocol, a_negative_duration_names_the_line)
     test_prog_free(&prog);
 }
 
+/* top { repeat 1..n { rest 0 ms } } or, reading its variable, repeat i 1..n { rest 0 ms * i } */
+static void model_zero_time_loop(EngramProgram *prog, double n, bool reads_var)
+{
+    Builder b;
+    builder_init(&b, 1.0);
+    uint32_t first = block(&b, ENGRAM_BLOCK_PLAIN, NULL, -1);
+    repeat(&b, reads_var ? 0 : ENGRAM_NONE, 1, n, !reads_var);
+    EngramStmtDesc r = stmt(ENGRAM_STMT_REST);
+    r.b = reads_var ? var_times(&b, 0, 0.0) : C(&b, 0.0);
+    leaf(&b, r);
+    close_(&b);
+    close_(&b);
+    const char *vars[] = {"i"};
+    protocol(&b, "spin", first, vars, reads_var ? 1 : 0, 1000);
+    finish(&b, "spin", prog);
+}
+
+/* A loop that takes no time must not spin (nearly) forever at one step,
+ * in the dry walk or in the run. */
+Test(protocol, a_huge_zero_time_loop_is_refused, .timeout = 60)
+{
+    for (int reads = 0; reads < 2; reads++) {
+        EngramProgram prog;
+        model_zero_time_loop(&prog, 1e12, reads);
+        EngramModel m;
+        EngramError err = {0};
+        cr_assert_eq(engram_model_open(&m, &prog, &err), 0);
+        double params[64];
+        cr_assert_eq(engram_params_resolve(&m, NULL, 0, params, &err), 0);
+        int64_t steps;
+        cr_assert_eq(engram_protocol_length(&m, 0, params, &steps, &err), ENGRAM_EXIT_MODEL);
+        cr_assert(strstr(err.msg, "protocol spin, line 101: ") == err.msg &&
+                      strstr(err.msg, "iterations") != NULL, "%s", err.msg);
+        cr_assert_eq(run_sim(&prog, out_dir("spin"), NULL), ENGRAM_EXIT_MODEL);
+        test_prog_free(&prog);
+        /* a loop of a sane size still runs */
+        model_zero_time_loop(&prog, 1000, reads);
+        cr_assert_eq(run_sim(&prog, out_dir("spin_ok"), NULL), 0);
+        test_prog_free(&prog);
+    }
+}
+
 Test(protocol, unknown_protocol_is_a_usage_error)
 {
     EngramProgram prog;
@@ -1331,6 +1373,77 @@ Test(protocol, save_and_load_round_trip)
     test_prog_free(&prog);
 }
 
+/* Saves the state of a run advanced to step `upto`, spoilt by `spoil`, and
+ * expects loading it to be refused: indices in a saved state (undo entries,
+ * records, rows, phases) are checked before they are used, since a
+ * checkpoint is a file anyone can rewrite with valid checksums. */
+static void expect_damaged(const EngramProgram *prog, int64_t upto,
+                           void (*spoil)(EngramProtocol *))
+{
+    Rig a, b;
+    cr_assert_eq(rig_open(&a, prog, 1), 0, "%s", a.err.msg);
+    for (int64_t s = 0; s <= upto; s++) {
+        cr_assert_eq(engram_protocol_advance(&a.net, s, &a.err), 0, "%s", a.err.msg);
+        for (uint32_t i = 0; i < a.net.npops; i++)
+            a.net.pops[i].nspikes = 0;
+        cr_assert_eq(engram_protocol_observe(&a.net, s, &a.err), 0);
+    }
+    spoil(a.net.proto);
+    void *bytes;
+    size_t len;
+    cr_assert_eq(engram_protocol_save(&a.net, &bytes, &len), 0);
+    cr_assert_eq(rig_open(&b, prog, 1), 0, "%s", b.err.msg);
+    cr_assert_eq(engram_protocol_load(&b.net, bytes, len, &b.err), ENGRAM_EXIT_MODEL);
+    cr_assert(strstr(b.err.msg, "damaged") != NULL, "%s", b.err.msg);
+    free(bytes);
+    rig_close(&a);
+    rig_close(&b);
+}
+
+static void spoil_undo(EngramProtocol *pr)
+{
+    cr_assert(pr->core.undo_len >= 2);
+    pr->undo[1].index = 999999;
+}
+
+static void spoil_pending(EngramProtocol *pr)
+{
+    cr_assert(pr->core.npending >= 1);
+    pr->pending[0].stmt = pr->end + 7;
+}
+
+static void spoil_row(EngramProtocol *pr)
+{
+    cr_assert(pr->core.nrows >= 1);
+    engram_row_head(pr->rows)->phase = pr->end + 7;
+}
+
+static void spoil_phase(EngramProtocol *pr)
+{
+    cr_assert(pr->core.nphases >= 1);
+    pr->phases[0].session = 123456;
+}
+
+static void spoil_record(EngramProtocol *pr)
+{
+    cr_assert(pr->core.nrecords >= 1);
+    pr->records[0].measure = 77777;
+}
+
+Test(protocol, a_saved_state_with_bad_indices_is_refused)
+{
+    EngramProgram prog;
+    model_scopes(&prog);
+    expect_damaged(&prog, 50, spoil_undo);   /* inside `inner`: set, plasticity, background */
+    test_prog_free(&prog);
+    model_trials(&prog, false, "rate(R.s)");
+    expect_damaged(&prog, 1300, spoil_pending);   /* in the sleep */
+    expect_damaged(&prog, 1300, spoil_row);
+    expect_damaged(&prog, 1300, spoil_phase);
+    expect_damaged(&prog, 1400, spoil_record);    /* at the end */
+    test_prog_free(&prog);
+}
+
 Test(protocol, a_run_restored_from_a_checkpoint_ends_as_if_uninterrupted)
 {
     EngramProgram prog;
@@ -1354,6 +1467,53 @@ Test(protocol, a_run_restored_from_a_checkpoint_ends_as_if_uninterrupted)
     free(a);
     free(b);
     cr_assert(files_equal(full, part, "spikes.h5"));
+    test_prog_free(&prog);
+}
+
+/* write { rest 1 ms; checkpoint "ck" }, stale { rest 2 ms; restore "ck" },
+ * use { rest 2 ms; checkpoint "ck"; rest 1 ms; restore "ck" } */
+static void model_stale(EngramProgram *prog)
+{
+    Builder b;
+    builder_init(&b, 1.0);
+    add_neurons(&b, "R.n", 10, false);
+    uint32_t w = block(&b, ENGRAM_BLOCK_PLAIN, NULL, -1);
+    rest(&b, 1.0);
+    named_stmt(&b, ENGRAM_STMT_CHECKPOINT, "ck");
+    close_(&b);
+    protocol(&b, "write", w, NULL, 0, 1000);
+    uint32_t s = block(&b, ENGRAM_BLOCK_PLAIN, NULL, -1);
+    rest(&b, 2.0);
+    named_stmt(&b, ENGRAM_STMT_RESTORE, "ck");
+    close_(&b);
+    protocol(&b, "stale", s, NULL, 0, 2000);
+    uint32_t u = block(&b, ENGRAM_BLOCK_PLAIN, NULL, -1);
+    rest(&b, 2.0);
+    named_stmt(&b, ENGRAM_STMT_CHECKPOINT, "ck");
+    rest(&b, 1.0);
+    named_stmt(&b, ENGRAM_STMT_RESTORE, "ck");
+    close_(&b);
+    protocol(&b, "use", u, NULL, 0, 3000);
+    finish(&b, "stale", prog);
+}
+
+/* `restore` takes only a checkpoint of this run, not a file an earlier run
+ * left in the output folder; one this run wrote it takes, also after the
+ * run was resumed (in its folder) from that checkpoint. */
+Test(protocol, restore_ignores_checkpoints_of_earlier_runs)
+{
+    EngramProgram prog;
+    model_stale(&prog);
+    char *dir = out_dir("stale"), ck[400];
+    cr_assert_eq(run_sim(&prog, dir, "--protocol", "write", NULL), 0);
+    snprintf(ck, sizeof ck, "%s/checkpoints/ck.h5", dir);
+    struct stat st;
+    cr_assert_eq(stat(ck, &st), 0);
+    cr_assert_eq(run_sim(&prog, dir, "--protocol", "stale", NULL), ENGRAM_EXIT_MODEL);
+    char *dir2 = out_dir("stale_use");
+    cr_assert_eq(run_sim(&prog, dir2, "--protocol", "use", NULL), 0);
+    snprintf(ck, sizeof ck, "%s/checkpoints/ck.h5", dir2);
+    cr_assert_eq(run_sim(&prog, dir2, "--protocol", "use", "--restore", ck, NULL), 0);
     test_prog_free(&prog);
 }
 
@@ -1422,6 +1582,50 @@ Test(protocol, restore_template_is_checked)
     finish(&b, "restore", &prog);
     expect_init_error(&prog, "protocol p, line 102: checkpoint name \"day{k}\": {...} must name a "
                              "loop variable");
+    test_prog_free(&prog);
+}
+
+/* repeat k lo..lo+1 { rest 1 ms; checkpoint "x...x{k}" } with nx x's */
+static void model_long_name(EngramProgram *prog, int nx, double lo)
+{
+    Builder b;
+    builder_init(&b, 1.0);
+    add_neurons(&b, "R.n", 10, false);
+    uint32_t first = block(&b, ENGRAM_BLOCK_PLAIN, NULL, -1);
+    repeat(&b, 0, lo, lo + 1, false);
+    rest(&b, 1.0);
+    char name[320];
+    memset(name, 'x', (size_t)nx);
+    strcpy(name + nx, "{k}");
+    named_stmt(&b, ENGRAM_STMT_CHECKPOINT, name);
+    close_(&b);
+    close_(&b);
+    const char *vars[] = {"k"};
+    protocol(&b, "p", first, vars, 1, 1000);
+    finish(&b, "long_name", prog);
+}
+
+/* A name that does not fit a file name is refused, not cut (both
+ * checkpoints would go to one file): too long as written, or once {k} is
+ * replaced. */
+Test(protocol, a_checkpoint_name_too_long_is_refused)
+{
+    const int nx[] = {300, 198};
+    const double lo[] = {1, 999};
+    for (int c = 0; c < 2; c++) {
+        EngramProgram prog;
+        model_long_name(&prog, nx[c], lo[c]);
+        char *dir = out_dir(c ? "long_name_expanded" : "long_name");
+        cr_assert_eq(run_sim(&prog, dir, NULL), ENGRAM_EXIT_MODEL);
+        char ck[400];
+        snprintf(ck, sizeof ck, "%s/checkpoints", dir);
+        struct stat st;
+        cr_assert(stat(ck, &st) != 0 || rmdir(ck) == 0, "a checkpoint was written");
+        test_prog_free(&prog);
+    }
+    EngramProgram prog;   /* 196 + 4 = 200 characters fit */
+    model_long_name(&prog, 196, 999);
+    cr_assert_eq(run_sim(&prog, out_dir("long_name_fits"), NULL), 0);
     test_prog_free(&prog);
 }
 
