@@ -102,7 +102,8 @@ static int ensemble_of(const EngramNetwork *net, uint32_t pop, uint32_t **of, ui
     return rc;
 }
 
-/* The cell of every synapse, in global CSR order (collective when split). */
+/* The cell of every synapse, in global CSR order (collective when split;
+ * the buffers live on rank 0, which alone samples the means). */
 static int init_cells(EngramNetwork *net, EngramWeightRecRt *wr, EngramError *err)
 {
     const EngramProjRt *pr = &net->projs[wr->proj];
@@ -110,27 +111,35 @@ static int init_cells(EngramNetwork *net, EngramWeightRecRt *wr, EngramError *er
     const EngramModel *m = net->model;
     if (pop_group(m, d->src_pop) == ENGRAM_NONE && pop_group(m, d->dst_pop) == ENGRAM_NONE)
         return 0;
-    uint64_t nsyn = pr->nsyn_all;
-    uint32_t *src_of = NULL, *dst_of = NULL, *src = NULL, *tgt = NULL;
-    int rc = ensemble_of(net, d->src_pop, &src_of, &wr->ens_src, err);
+    bool root = net->rank == 0;
+    uint64_t nsyn = root ? pr->nsyn_all : 0;
+    uint32_t *src_of = NULL, *dst_of = NULL, *src = NULL, *tgt = NULL, ns = 0, nd = 0;
+    int rc = ensemble_of(net, d->src_pop, &src_of, &ns, err);
     if (!rc)
-        rc = ensemble_of(net, d->dst_pop, &dst_of, &wr->ens_dst, err);
-    size_t cells = (size_t)wr->ens_src * wr->ens_dst;
-    wr->cell = rc ? NULL : malloc(((size_t)nsyn + 1) * sizeof *wr->cell);
-    wr->ens_mean = rc ? NULL : calloc(wr->cap * cells + 1, sizeof *wr->ens_mean);
-    wr->cell_sum = rc ? NULL : calloc(cells + 1, sizeof *wr->cell_sum);
-    wr->cell_n = rc ? NULL : calloc(cells + 1, sizeof *wr->cell_n);
-    src = malloc(((size_t)nsyn + 1) * sizeof *src);
-    tgt = malloc(((size_t)nsyn + 1) * sizeof *tgt);
-    double *tmp = malloc(((size_t)nsyn + 1) * sizeof *tmp);
-    if (!rc && (!wr->cell || !wr->ens_mean || !wr->cell_sum || !wr->cell_n || !src || !tgt || !tmp))
-        rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the ensemble means of %s",
-                         pr->name);
+        rc = ensemble_of(net, d->dst_pop, &dst_of, &nd, err);
+    size_t cells = (size_t)ns * nd;
+    double *tmp = NULL;
+    if (!rc && root) {
+        wr->ens_src = ns;
+        wr->ens_dst = nd;
+        wr->cell = malloc(((size_t)nsyn + 1) * sizeof *wr->cell);
+        wr->ens_mean = calloc(wr->cap * cells + 1, sizeof *wr->ens_mean);
+        wr->cell_sum = calloc(cells + 1, sizeof *wr->cell_sum);
+        wr->cell_n = calloc(cells + 1, sizeof *wr->cell_n);
+        src = malloc(((size_t)nsyn + 1) * sizeof *src);
+        tgt = malloc(((size_t)nsyn + 1) * sizeof *tgt);
+        tmp = malloc(((size_t)nsyn + 1) * sizeof *tmp);
+        if (!wr->cell || !wr->ens_mean || !wr->cell_sum || !wr->cell_n || !src || !tgt || !tmp)
+            rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the ensemble means "
+                             "of %s", pr->name);
+    }
+    if (net->nranks > 1)
+        rc = engram_comm_agree(rc, net->rank, err);
     if (!rc)
         rc = engram_proj_collect(net, wr->proj, tmp, true, src, tgt, err);
-    for (uint64_t j = 0; !rc && net->rank == 0 && j < nsyn; j++) {
+    for (uint64_t j = 0; !rc && root && j < nsyn; j++) {
         uint32_t a = src_of[src[j]], b = dst_of[tgt[j]];
-        wr->cell[j] = a == ENGRAM_NONE || b == ENGRAM_NONE ? ENGRAM_NONE : a * wr->ens_dst + b;
+        wr->cell[j] = a == ENGRAM_NONE || b == ENGRAM_NONE ? ENGRAM_NONE : a * nd + b;
     }
     free(src_of);
     free(dst_of);
