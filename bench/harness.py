@@ -279,7 +279,9 @@ def engram_run(sim, case, sets, dur, seed, work, tag, timeout, model_path=None, 
     rec.update({
         'simulate_s': timing.get('simulate_s'),
         'setup_s': timing.get('setup_s'),
-        'deliver_s': timing.get('deliver_s'),   # not reported yet (see README)
+        'deliver_s': timing.get('deliver_s'),   # the projection phase (docs/outputs.md)
+        'update_s': timing.get('update_s'),
+        'drive_s': timing.get('drive_s'),
         'spikes': sum(int(p.get('spikes', 0)) for p in pops.values()),
         'size': sum(int(p.get('size', 0)) for p in pops.values()),
         'pops': {k: {'size': v.get('size'), 'spikes': v.get('spikes'),

@@ -165,6 +165,32 @@ static int cg_create_tm(DiagCtx *d, CgModule *cm, const CgOptions *opt)
     return 0;
 }
 
+/* Whether the target has vector masked stores, which the loop vectoriser
+ * needs to keep a conditional store in a vectorised loop (without them the
+ * update kernels store unconditionally): x86 with AVX2, from the host's
+ * features, or from the name of a CPU that has them. */
+static bool cg_masked_stores(const char *cpu)
+{
+    if (!cpu || strcmp(cpu, "native") == 0) {
+        char *f = LLVMGetHostCPUFeatures();   /* "+sse2,+avx2,-amx-tile,..." */
+        size_t n = strlen("+avx2");
+        bool yes = false;
+        for (const char *p = f; p && !yes && (p = strstr(p, "+avx2")); p += n)
+            yes = (p == f || p[-1] == ',') && (p[n] == ',' || p[n] == '\0');
+        LLVMDisposeMessage(f);
+        return yes;
+    }
+    static const char *avx2[] = {"x86-64-v3", "x86-64-v4", "haswell", "broadwell", "skylake",
+                                 "cascadelake", "cooperlake", "cannonlake", "icelake", "tigerlake",
+                                 "rocketlake", "alderlake", "raptorlake", "meteorlake", "arrowlake",
+                                 "lunarlake", "sapphirerapids", "emeraldrapids", "graniterapids",
+                                 "sierraforest", "clearwaterforest", "znver"};
+    for (size_t i = 0; i < sizeof avx2 / sizeof *avx2; i++)
+        if (strncmp(cpu, avx2[i], strlen(avx2[i])) == 0)
+            return true;
+    return false;
+}
+
 /* Emits a trivial function for `cpu` in this (child) process; LLVM complains
  * on stderr about an unknown CPU, or aborts when it lacks 64-bit mode. */
 static void cg_cpu_probe(const char *cpu)
@@ -304,6 +330,7 @@ CgModule *cg_generate(DiagCtx *d, const IrModel *m, const CgOptions *opt)
     c.proj_every = calloc((size_t)m->nprojs + 1, sizeof *c.proj_every);
     c.proj_arrive = calloc((size_t)m->nprojs + 1, sizeof *c.proj_arrive);
     int rc = cg_create_tm(d, cm, opt);
+    c.masked_stores = cg_masked_stores(opt->cpu);
     if (rc == 0)
         rc = cg_build(&c);
     if (rc == 0)

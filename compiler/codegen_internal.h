@@ -41,6 +41,7 @@ typedef struct CgCtx {
     uint32_t *proj_every;     /* [nprojs] kernel id or ENGRAM_NONE */
     uint32_t *proj_arrive;    /* [nprojs] kernel id or ENGRAM_NONE */
     int nerrors;              /* errors this phase reported */
+    bool masked_stores;       /* the target has vector masked stores (x86 AVX2) */
 } CgCtx;
 
 struct CgModule {

@@ -503,7 +503,8 @@ static int run_all(EngramRun *r, const EngramProgram *prog, int argc, char **arg
     if (r->opt.restore && (rc = run_restore(r, err)))
         return rc;
     EngramTiming timing = {.setup_s = wall_s() - t0};
-    EngramSimOptions so = {.progress = root && !r->opt.quiet && isatty(STDERR_FILENO)};
+    EngramSimOptions so = {.progress = root && !r->opt.quiet && isatty(STDERR_FILENO),
+                           .timing = &timing};
     double t1 = wall_s();
     if ((rc = engram_simulate(&r->net, &so, err)) || (rc = engram_network_gather(&r->net, err)))
         return rc;

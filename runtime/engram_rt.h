@@ -401,7 +401,10 @@ typedef struct EngramPopArgs {
                                  the kernel adds them to the port variables and zeroes them */
     const double *params;     /* the resolved parameter table */
     const double *prop;       /* exact: two nlinear x (nlinear+1) row-major matrices,
-                                 normal then refractory; NULL otherwise */
+                                 normal then refractory; NULL otherwise.  Entries that
+                                 the structure of the system makes zero are not read,
+                                 nor refractory rows that equal the normal ones (held
+                                 variables, and those that reach none) */
     int32_t *refr;            /* refractory countdown (steps) per neuron */
     uint8_t *spiked;          /* out: 1 if the neuron spiked in this step, else 0 */
     double t;                 /* time at the start of the step (ms) */

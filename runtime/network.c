@@ -251,9 +251,11 @@ static double expected_synapses(const EngramConnSpec *s)
 /* ---- the estimate ------------------------------------------------------------------------ */
 
 /* Connectivity, weights, delays, ranks (while building) and, when plastic,
- * the synapse variables, traces, *_last steps and the post-side index. */
+ * the synapse variables, traces, *_last steps and the post-side index; for
+ * `on pre arrival` the spikes of the last dmax steps and the synapses by
+ * delay (arrival.c). */
 static uint64_t proj_bytes(const EngramProjDesc *pj, const EngramConnSpec *spec, double e,
-                           int prec)
+                           int prec, int64_t dmax)
 {
     bool pl = pj->plastic != 0;
     bool hw = pj->weight.kind != ENGRAM_DIST_CONST || pl, hd = pj->delay.kind != ENGRAM_DIST_CONST;
@@ -263,6 +265,10 @@ static uint64_t proj_bytes(const EngramProjDesc *pj, const EngramConnSpec *spec,
         per += (double)pj->nsyn_vars * prec + (pj->lazy_syn ? 4 : 0) + 8 + 4;
         fixed += 8.0 * ((double)spec->ntgt + 1) + (double)spec->nsrc * (pj->npre * prec + 4) +
                  (double)spec->ntgt * (pj->npost * prec + 4);
+    }
+    if (pl && pj->pre_arrival) {
+        per += hd ? 4 : 0;
+        fixed += 4.0 * (double)spec->nsrc * (double)(dmax + 1) + 12.0 * ENGRAM_ARRIVAL_CHUNK;
     }
     return (uint64_t)(e * per + fixed);
 }
@@ -379,7 +385,7 @@ int engram_estimate(const EngramModel *m, const double *pv, EngramEstimate *est,
         est->proj_synapses[j] = e;
         est->proj_exact[j] = spec.rule != ENGRAM_CONN_RANDOM;
         est->synapses += e;
-        est->proj_bytes[j] = proj_bytes(pj, &spec, e, prec);
+        est->proj_bytes[j] = proj_bytes(pj, &spec, e, prec, dmax);
         est->bytes_synapses += est->proj_bytes[j];
         uint32_t q = m->pops[pj->dst_pop].first_port + pj->port;
         if (dmax > slots[q])
@@ -966,6 +972,9 @@ static int build_drives(EngramNetwork *net, EngramError *err)
                                rate * 1000.0, count);
         dr->lambda = count * rate * net->dt;
         dr->weight = net->params[dr->desc->weight_param];
+        if (dr->lambda > 0 && dr->lambda < 10 &&
+            engram_poisson_inv_init(&dr->inv, dr->lambda) != ENGRAM_CORE_OK)
+            return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for drive %s", dr->name);
     }
     return 0;
 }
@@ -1115,6 +1124,8 @@ void engram_network_free(EngramNetwork *net)
     engram_modulators_free(&net->mods);
     engram_weight_recs_free(net);
     free(net->pops);
+    for (uint32_t k = 0; net->drives && k < net->ndrives; k++)
+        engram_poisson_inv_free(&net->drives[k].inv);
     free(net->drives);
     memset(net, 0, sizeof *net);
 }

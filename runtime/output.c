@@ -577,6 +577,14 @@ static void summary_timing(FILE *f, const EngramNetwork *net, const EngramTiming
     json_number(f, timing->setup_s);
     fputs(", \"simulate_s\": ", f);
     json_number(f, timing->simulate_s);
+    const char *phase[] = {"drive_s", "update_s", "exchange_s", "deliver_s", "other_s"};
+    const double val[] = {timing->drive_s, timing->update_s, timing->exchange_s,
+                          timing->deliver_s, timing->other_s};
+    for (int k = 0; k < 5; k++) {
+        fprintf(f, ", \"%s\": ", phase[k]);
+        json_number(f, val[k]);
+    }
+    fprintf(f, ", \"timed_steps\": %lld", (long long)timing->timed_steps);
     fprintf(f, ", \"threads\": %u, \"ranks\": %u, \"host\": ", net->nthreads ? net->nthreads : 1,
             net->nranks ? net->nranks : 1);
     json_string(f, host);

@@ -11,11 +11,21 @@
  * binomial, inversion for geometric and exponential.
  *
  * Order: the Philox block, the word stream, uniforms, continuous
- * distributions, log-factorial, then the discrete distributions.
+ * distributions, log-factorial, the discrete distributions, then Poisson
+ * draws of many generators at once.
  */
 #include <math.h>
+#include <stdlib.h>
 
 #include "rt_core.h"
+
+/* x86-64 with GCC or clang: the many-generator loops get AVX2 and AVX-512
+ * versions, chosen at run time (the simulator may run on another CPU than
+ * the one that built it). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define RNG_X86 1
+#endif
 
 /* Round multipliers and Weyl key increments, from the Random123 reference. */
 #define PHILOX_M0 0xD2511F53u
@@ -294,4 +304,224 @@ uint64_t engram_rng_binomial(EngramRng *r, uint64_t n, double p)
     if ((double)n * p < 10.0)
         return binomial_skip(r, n, p);
     return binomial_btrs(r, n, p);
+}
+
+/* ---- Poisson draws of many generators at once -------------------------------------- */
+
+/* The search of poisson_inversion_from stops at the first k with u < cdf_k,
+ * p_k = 0 or k = 1000; the table holds cdf_0 .. cdf_{kmax-1}, the sums at
+ * which it may go on.  The sums never decrease, so the count for u is the
+ * number of entries <= u. */
+int engram_poisson_inv_init(EngramPoissonInv *t, double lambda)
+{
+    t->cdf = NULL;
+    t->kmax = t->nfast = 0;
+    if (!(lambda > 0.0 && lambda < 10.0))
+        return ENGRAM_CORE_EINVAL;
+    double *cdf = malloc((1000 + 4) * sizeof *cdf);
+    if (!cdf)
+        return ENGRAM_CORE_ENOMEM;
+    double p = exp(-lambda), sum = p;
+    uint32_t k = 0;
+    while (p > 0.0 && k < 1000) {
+        cdf[k] = sum;
+        k++;
+        p *= lambda / (double)k;
+        sum += p;
+    }
+    for (uint32_t j = k; j < k + 4; j++)
+        cdf[j] = INFINITY;   /* never <= u: groups of 4 may run past kmax */
+    t->cdf = cdf;
+    t->kmax = k;
+    /* every draw is compared with the entries up to the first above 0.999,
+     * rounded up to a group of 4 */
+    uint32_t f = 0;
+    while (f < k && cdf[f] <= 0.999)
+        f++;
+    t->nfast = ((f < k ? f + 1 : k) + 3) / 4 * 4;
+    return ENGRAM_CORE_OK;
+}
+
+void engram_poisson_inv_free(EngramPoissonInv *t)
+{
+    free(t->cdf);
+    t->cdf = NULL;
+    t->kmax = t->nfast = 0;
+}
+
+/* The count for uniform u, from `from` on (the entries before it are <= u). */
+static double inv_search(const EngramPoissonInv *t, double u, uint32_t from)
+{
+    uint32_t j = from;
+    while (j < t->kmax && u >= t->cdf[j])
+        j++;
+    return (double)j;
+}
+
+/* One generator at a time: engram_rng_uniform, then the table (whose
+ * entries past kmax, +inf, are never counted). */
+static void inv_draw_scalar(const EngramPoissonInv *t, uint64_t seed, uint32_t stream,
+                            uint32_t index0, uint64_t counter0, uint32_t n, double *k)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        EngramRng r;
+        engram_rng_init(&r, seed, stream, index0 + i, counter0);
+        k[i] = inv_search(t, engram_rng_uniform(&r), 0);
+    }
+}
+
+#ifdef RNG_X86
+/* Philox4x32-10 on 64-bit lanes that hold 32-bit words: mul_epu32 reads the
+ * low halves only, so the high halves may hold anything until the words are
+ * masked at the end.  swap exchanges the halves (the high word of a product
+ * comes down by a shuffle, which leaves the shift port to the multiplies). */
+#define PHILOX_LANES(V, set1, mul, swap, xor)                                              \
+    V x0 = set1(stream), x1 = idx, x2 = set1(c2), x3 = set1(c3);                          \
+    for (int round = 0; round < 10; round++) {                                            \
+        V p0 = mul(x0, set1(PHILOX_M0)), p1 = mul(x2, set1(PHILOX_M1));                   \
+        x0 = xor(xor(swap(p1), x1), set1(ka[round]));                                     \
+        x2 = xor(xor(swap(p0), x3), set1(kb[round]));                                     \
+        x1 = p1;                                                                          \
+        x3 = p0;                                                                          \
+    }
+#define SWAP256(p) _mm256_shuffle_epi32((p), 0xb1)
+#define SWAP512(p) _mm512_shuffle_epi32((p), _MM_PERM_CDAB)
+
+/* The round keys of the block loop of engram_philox4x32. */
+static void philox_keys(uint64_t seed, uint32_t ka[10], uint32_t kb[10])
+{
+    ka[0] = (uint32_t)seed;
+    kb[0] = (uint32_t)(seed >> 32);
+    for (int i = 1; i < 10; i++) {
+        ka[i] = ka[i - 1] + PHILOX_W0;
+        kb[i] = kb[i - 1] + PHILOX_W1;
+    }
+}
+
+/* x0, x1 (the first two words) as rng_u53 / 2^53 = x0 2^-32 + (x1 >> 11) 2^-53,
+ * each part converted exactly through the exponent of 2^52. */
+#define HALF_MASK 0xffffffffll
+#define TWO52_BITS 0x4330000000000000ll
+#define TWO52 4503599627370496.0
+
+__attribute__((target("avx2"))) static inline __m256d uniform_avx2(__m256i x0, __m256i x1)
+{
+    const __m256i low = _mm256_set1_epi64x(HALF_MASK), e52 = _mm256_set1_epi64x(TWO52_BITS);
+    __m256d hi = _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(x0, low), e52));
+    __m256d lo = _mm256_castsi256_pd(
+        _mm256_or_si256(_mm256_srli_epi64(_mm256_and_si256(x1, low), 11), e52));
+    hi = _mm256_mul_pd(_mm256_sub_pd(hi, _mm256_set1_pd(TWO52)), _mm256_set1_pd(0x1p-32));
+    lo = _mm256_mul_pd(_mm256_sub_pd(lo, _mm256_set1_pd(TWO52)), _mm256_set1_pd(0x1p-53));
+    return _mm256_add_pd(hi, lo);
+}
+
+__attribute__((target("avx512f"))) static inline __m512d uniform_avx512(__m512i x0, __m512i x1)
+{
+    const __m512i low = _mm512_set1_epi64(HALF_MASK), e52 = _mm512_set1_epi64(TWO52_BITS);
+    __m512d hi = _mm512_castsi512_pd(_mm512_or_si512(_mm512_and_si512(x0, low), e52));
+    __m512d lo = _mm512_castsi512_pd(
+        _mm512_or_si512(_mm512_srli_epi64(_mm512_and_si512(x1, low), 11), e52));
+    hi = _mm512_mul_pd(_mm512_sub_pd(hi, _mm512_set1_pd(TWO52)), _mm512_set1_pd(0x1p-32));
+    lo = _mm512_mul_pd(_mm512_sub_pd(lo, _mm512_set1_pd(TWO52)), _mm512_set1_pd(0x1p-53));
+    return _mm512_add_pd(hi, lo);
+}
+
+/* The lanes whose count reached nfast go on searching one at a time. */
+static void inv_finish_lanes(const EngramPoissonInv *t, unsigned over, const double *u, double *k)
+{
+    for (int l = 0; over; l++, over >>= 1)
+        if (over & 1)
+            k[l] = inv_search(t, u[l], t->nfast);
+}
+
+/* The counts: the table entries <= u, compared in groups of 4, counted
+ * with integer adds (a short dependency chain), converted exactly. */
+__attribute__((target("avx2"))) static void inv_draw_avx2(const EngramPoissonInv *t,
+                                                          uint64_t seed, uint32_t stream,
+                                                          uint32_t index0, uint64_t counter0,
+                                                          uint32_t n, double *k)
+{
+    uint32_t ka[10], kb[10], c2 = (uint32_t)counter0, c3 = (uint32_t)(counter0 >> 32);
+    philox_keys(seed, ka, kb);
+    const __m256i lanes = _mm256_set_epi64x(3, 2, 1, 0), e52 = _mm256_set1_epi64x(TWO52_BITS);
+    const double *cdf = t->cdf;
+    uint32_t i = 0, nfast = t->nfast;
+    for (; i + 4 <= n; i += 4) {
+        __m256i idx = _mm256_add_epi64(_mm256_set1_epi64x(index0 + i), lanes);
+        PHILOX_LANES(__m256i, _mm256_set1_epi64x, _mm256_mul_epu32, SWAP256, _mm256_xor_si256)
+        __m256d u = uniform_avx2(x0, x1);
+        __m256i cnt = _mm256_setzero_si256();   /* a true compare is all ones: -1 */
+        for (uint32_t j = 0; j < nfast; j += 4)
+            for (uint32_t g = j; g < j + 4; g++) {
+                __m256d le = _mm256_cmp_pd(u, _mm256_set1_pd(cdf[g]), _CMP_GE_OQ);
+                cnt = _mm256_sub_epi64(cnt, _mm256_castpd_si256(le));
+            }
+        __m256d c = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(cnt, e52)),
+                                  _mm256_set1_pd(TWO52));
+        _mm256_storeu_pd(k + i, c);
+        if (nfast < t->kmax) {
+            double us[4];
+            _mm256_storeu_pd(us, u);
+            inv_finish_lanes(t, (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(
+                                    c, _mm256_set1_pd((double)nfast), _CMP_GE_OQ)),
+                             us, k + i);
+        }
+    }
+    inv_draw_scalar(t, seed, stream, index0 + i, counter0, n - i, k + i);
+}
+
+__attribute__((target("avx512f"))) static void inv_draw_avx512(const EngramPoissonInv *t,
+                                                               uint64_t seed, uint32_t stream,
+                                                               uint32_t index0, uint64_t counter0,
+                                                               uint32_t n, double *k)
+{
+    uint32_t ka[10], kb[10], c2 = (uint32_t)counter0, c3 = (uint32_t)(counter0 >> 32);
+    philox_keys(seed, ka, kb);
+    const __m512i lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i one = _mm512_set1_epi64(1), e52 = _mm512_set1_epi64(TWO52_BITS);
+    const double *cdf = t->cdf;
+    uint32_t i = 0, nfast = t->nfast;
+    for (; i + 8 <= n; i += 8) {
+        __m512i idx = _mm512_add_epi64(_mm512_set1_epi64(index0 + i), lanes);
+        PHILOX_LANES(__m512i, _mm512_set1_epi64, _mm512_mul_epu32, SWAP512, _mm512_xor_si512)
+        __m512d u = uniform_avx512(x0, x1);
+        __m512i cnt = _mm512_setzero_si512();
+        for (uint32_t j = 0; j < nfast; j += 4)
+            for (uint32_t g = j; g < j + 4; g++) {
+                __mmask8 le = _mm512_cmp_pd_mask(u, _mm512_set1_pd(cdf[g]), _CMP_GE_OQ);
+                cnt = _mm512_mask_add_epi64(cnt, le, cnt, one);
+            }
+        __m512d c = _mm512_sub_pd(_mm512_castsi512_pd(_mm512_or_si512(cnt, e52)),
+                                  _mm512_set1_pd(TWO52));
+        _mm512_storeu_pd(k + i, c);
+        if (nfast < t->kmax) {
+            double us[8];
+            _mm512_storeu_pd(us, u);
+            inv_finish_lanes(t, _mm512_cmp_pd_mask(c, _mm512_set1_pd((double)nfast), _CMP_GE_OQ),
+                             us, k + i);
+        }
+    }
+    inv_draw_scalar(t, seed, stream, index0 + i, counter0, n - i, k + i);
+}
+#endif
+
+void engram_poisson_inv_draw_isa(const EngramPoissonInv *t, int isa, uint64_t seed,
+                                 uint32_t stream, uint32_t index0, uint64_t counter0, uint32_t n,
+                                 double *k)
+{
+#ifdef RNG_X86
+    if (isa >= 2 && __builtin_cpu_supports("avx512f"))
+        inv_draw_avx512(t, seed, stream, index0, counter0, n, k);
+    else if (isa >= 1 && __builtin_cpu_supports("avx2"))
+        inv_draw_avx2(t, seed, stream, index0, counter0, n, k);
+    else
+#endif
+        inv_draw_scalar(t, seed, stream, index0, counter0, n, k);
+    (void)isa;
+}
+
+void engram_poisson_inv_draw_n(const EngramPoissonInv *t, uint64_t seed, uint32_t stream,
+                               uint32_t index0, uint64_t counter0, uint32_t n, double *k)
+{
+    engram_poisson_inv_draw_isa(t, 2, seed, stream, index0, counter0, n, k);
 }

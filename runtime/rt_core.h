@@ -67,6 +67,32 @@ uint64_t engram_rng_geometric_log(EngramRng *r, double log1p_neg_p);
  * (drives draw once per neuron and step with one lambda). */
 uint64_t engram_rng_poisson_small(EngramRng *r, double lambda, double exp_neg_lambda);
 
+/* Poisson(lambda), 0 < lambda < 10, by a table of the inversion that
+ * engram_rng_poisson_small does: the same count for the same first uniform,
+ * without its sequential search. */
+typedef struct EngramPoissonInv {
+    double *cdf;        /* kmax sums P(K <= k), added up exactly as the search adds them,
+                           then 4 x +inf */
+    uint32_t kmax;      /* the search gives up here (the terms underflow, or k = 1000) */
+    uint32_t nfast;     /* entries compared for every draw (a multiple of 4); beyond them,
+                           a search */
+} EngramPoissonInv;
+
+/* ENGRAM_CORE_EINVAL unless 0 < lambda < 10; ENGRAM_CORE_ENOMEM. */
+int engram_poisson_inv_init(EngramPoissonInv *t, double lambda);
+void engram_poisson_inv_free(EngramPoissonInv *t);
+/* k[i] = the count that engram_rng_poisson_small(lambda) draws from the
+ * generator (seed, stream, index0 + i, counter0), as a double, for i < n:
+ * the same counts, many Philox blocks at once (AVX2, AVX-512 where the CPU
+ * has them). */
+void engram_poisson_inv_draw_n(const EngramPoissonInv *t, uint64_t seed, uint32_t stream,
+                               uint32_t index0, uint64_t counter0, uint32_t n, double *k);
+/* The same with the widest code path capped (tests): 0 one block at a
+ * time, 1 AVX2, 2 AVX-512; a path the CPU lacks falls back to the next. */
+void engram_poisson_inv_draw_isa(const EngramPoissonInv *t, int isa, uint64_t seed,
+                                 uint32_t stream, uint32_t index0, uint64_t counter0, uint32_t n,
+                                 double *k);
+
 /* ---- matrix exponential (expm.c) ------------------------------------- */
 
 #define ENGRAM_EXPM_MAX_N 32 /* largest ODE system (+1 for the affine term) we integrate exactly */

@@ -242,6 +242,7 @@ typedef struct EngramDriveRt {
     const char *name;
     double lambda;        /* count * rate * dt */
     double weight;
+    EngramPoissonInv inv; /* lambda in (0, 10): its inversion table; else cdf NULL */
 } EngramDriveRt;
 
 /* A global neuromodulator and the releases that feed it (modulators.c). */
@@ -534,18 +535,29 @@ int engram_comm_agree(int rc, uint32_t rank, EngramError *err);
 
 /* ---- simulation (sim.c) ------------------------------------------------------------ */
 
+/* Wall-clock times of a run (summary.json "timing").  The phases split the
+ * step loop (sim.c): they are its wall time in the proportions measured on
+ * timed_steps of its steps (thread 0, after each barrier), so they add up to
+ * the loop's time. */
+typedef struct EngramTiming {
+    double setup_s, simulate_s;
+    double drive_s;       /* drives and protocol stimuli (phase A, thread 0's share) */
+    double update_s;      /* neuron updates, sources, spike lists (the rest of phase A) */
+    double exchange_s;    /* phase B: global spike lists, recording */
+    double deliver_s;     /* phase C: delivery, plasticity handlers */
+    double other_s;       /* phase D: modulators, checks, weight samples, protocol */
+    int64_t timed_steps;  /* steps whose phases were timed (0: no phases) */
+} EngramTiming;
+
 typedef struct EngramSimOptions {
     bool progress;        /* may print progress on stderr (a TTY, not --quiet) */
+    EngramTiming *timing; /* out, may be NULL: the phase times (drive_s .. timed_steps) */
 } EngramSimOptions;
 
 /* Runs all steps.  ENGRAM_EXIT_MODEL on numeric divergence. */
 int engram_simulate(EngramNetwork *net, const EngramSimOptions *opt, EngramError *err);
 
 /* ---- outputs (output.c) ------------------------------------------------------------- */
-
-typedef struct EngramTiming {
-    double setup_s, simulate_s;
-} EngramTiming;
 
 /* mkdir -p; ENGRAM_EXIT_IO with the path and strerror. */
 int engram_make_dirs(const char *dir, EngramError *err);

@@ -42,7 +42,10 @@
  * keeps the spikes its open trials will measure; after the last step it
  * closes what is still open.
  *
- * Order: barrier, recording, divergence check, progress, the loop.
+ * Thread 0 times the phases of some steps (phase_timed) for summary.json's
+ * timing.*_s; the loop's wall time is split in their proportions.
+ *
+ * Order: barrier, recording, divergence check, progress, phase timing, the loop.
  */
 #include <math.h>
 #include <pthread.h>
@@ -115,22 +118,37 @@ static int record(EngramPopRt *p, int64_t step, const uint32_t *ids, uint32_t n,
     return 0;
 }
 
+/* The neurons of the nonzero flag bytes of 8 flags read as a word, in
+ * memory order. */
+static uint32_t word_spikes(uint64_t word, uint32_t first, uint32_t *out)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    word = __builtin_bswap64(word);   /* the first byte in the low bits */
+#endif
+    uint32_t n = 0;
+    while (word) {
+        uint32_t b = (uint32_t)__builtin_ctzll(word) >> 3;
+        out[n++] = first + b;
+        word &= ~(0xffull << (8 * b));
+    }
+    return n;
+}
+
 /* The spiked flags of a partition as an ascending (rank-local) index list. */
 static void compact_spikes(EngramPopRt *p, EngramPopPart *pt)
 {
     uint32_t n = 0, i = pt->lo;
     const uint8_t *f = p->spiked;
-    /* Spikes are rare (a 20 Hz neuron spikes in 1 step of 500), so test eight
-     * flags at a time and only look closer at a word that holds one. */
-    for (; i + 8 <= pt->hi; i += 8) {
-        uint64_t word;
-        memcpy(&word, f + i, sizeof word);
-        if (!word)
+    /* Spikes are rare (a 20 Hz neuron spikes in 1 step of 500), so test 32
+     * flags at a time and only look closer at the words that hold one. */
+    for (; i + 32 <= pt->hi; i += 32) {
+        uint64_t w[4];
+        memcpy(w, f + i, sizeof w);
+        if (!(w[0] | w[1] | w[2] | w[3]))
             continue;
-        for (uint32_t k = i; k < i + 8; k++) {
-            pt->spikes[n] = k;
-            n += f[k] != 0;
-        }
+        for (uint32_t k = 0; k < 4; k++)
+            if (w[k])
+                n += word_spikes(w[k], i + 8 * k, pt->spikes + n);
     }
     for (; i < pt->hi; i++) {
         pt->spikes[n] = i;
@@ -141,12 +159,45 @@ static void compact_spikes(EngramPopRt *p, EngramPopPart *pt)
 
 /* ---- divergence check ------------------------------------------------------------ */
 
+/* True when n values hold no NaN or infinity: adding one to the exponent
+ * field carries into the sign bit only when the field is all ones.  Integer
+ * operations that the compiler vectorises; the slow search only runs to name
+ * the first bad value. */
+static bool values_finite(const void *a, int prec, size_t n)
+{
+    const unsigned char *b = a;
+    if (prec == 4) {
+        uint32_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t w;
+            memcpy(&w, b + 4 * i, sizeof w);
+            bad |= (w & 0x7f800000u) + 0x00800000u;
+        }
+        return !(bad >> 31);
+    }
+    uint64_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w;
+        memcpy(&w, b + 8 * i, sizeof w);
+        bad |= (w & 0x7ff0000000000000u) + 0x0010000000000000u;
+    }
+    return !(bad >> 63);
+}
+
+static bool pop_finite(const EngramPopRt *p, int prec)
+{
+    for (uint32_t s = 0; s < p->desc->nstates; s++)
+        if (!values_finite(p->state[s], prec, p->n))
+            return false;
+    return true;
+}
+
 static int check_finite(const EngramNetwork *net, int64_t step, EngramError *err)
 {
     const EngramModel *m = net->model;
     for (uint32_t i = 0; i < net->npops; i++) {
         const EngramPopRt *p = &net->pops[i];
-        if (p->desc->kind != ENGRAM_POP_NEURON)
+        if (p->desc->kind != ENGRAM_POP_NEURON || pop_finite(p, net->precision))
             continue;
         for (uint32_t k = 0; k < p->n; k++)
             for (uint32_t s = 0; s < p->desc->nstates; s++) {
@@ -209,6 +260,25 @@ static void progress_tick(Progress *pg, const EngramNetwork *net, int64_t step)
             net->duration, 100.0 * frac, sim_ms / 1000.0 / elapsed,
             elapsed / frac - elapsed);
     fflush(stderr);
+}
+
+/* ---- phase timing (thread 0) ------------------------------------------------------------- */
+
+enum { PH_DRIVE, PH_UPDATE, PH_EXCHANGE, PH_DELIVER, PH_OTHER, PH_COUNT };
+
+/* The steps thread 0 times: every step of a short run, else 1 in 16, chosen
+ * by the top bits of step * 2^64 / phi (evenly spread, and no periodic
+ * activity aliases with it).  Six clock reads of ~20 ns a step would cost a
+ * few percent of a small network's step; one step in 16 costs nothing. */
+static bool phase_timed(int64_t step, int64_t nsteps)
+{
+    return nsteps <= 2000 || ((uint64_t)step * 0x9E3779B97F4A7C15u) >> 60 == 0;
+}
+
+static void phase_mark(double *at, int k, bool timed)
+{
+    if (timed)
+        at[k] = now_s();
 }
 
 /* ---- the loop --------------------------------------------------------------------------- */
@@ -306,6 +376,8 @@ typedef struct SimShared {
     bool stop;            /* written by thread 0 before a barrier */
     int rc, local_rc;     /* local_rc: a failure of this rank not yet agreed */
     Progress pg;
+    double phase[PH_COUNT];   /* seconds of the timed steps, per phase */
+    int64_t timed_steps;
     /* MPI exchange buffers */
     uint32_t *send, *recv, *counts;   /* counts: nranks x npops */
     size_t *bytes;                    /* nranks */
@@ -442,26 +514,61 @@ static void run_thread(SimShared *sh, uint32_t t)
         prepare_step(sh, net->step_begin);
     barrier_wait(bar);
     for (int64_t step = net->step_begin; step < net->nsteps && !sh->stop; step++) {
+        bool timed = t == 0 && phase_timed(step, net->nsteps);
+        double at[PH_COUNT + 1] = {0};   /* the start of each phase, then the end of the step */
+        phase_mark(at, PH_DRIVE, timed);
         engram_drives_apply(net, t, step);
         engram_stimuli_apply(net, t, step);
+        phase_mark(at, PH_UPDATE, timed);
         for (uint32_t i = 0; i < net->npops; i++)
             update_part(net, &net->pops[i], t, step);
         barrier_wait(bar);
+        phase_mark(at, PH_EXCHANGE, timed);
         if (t == 0)
             exchange(sh, step);
         barrier_wait(bar);
+        phase_mark(at, PH_DELIVER, timed);
         for (uint32_t j = 0; j < net->nprojs; j++)
             run_proj(net, &net->tprojs[t][j], t, step);
         barrier_wait(bar);
+        phase_mark(at, PH_OTHER, timed);
         if (t == 0) {
             finish_step(sh, step);
             if (!sh->stop && step + 1 < net->nsteps)
                 prepare_step(sh, step + 1);
         }
         barrier_wait(bar);
+        phase_mark(at, PH_COUNT, timed);
+        if (timed) {   /* thread 0 only */
+            for (int k = 0; k < PH_COUNT; k++)
+                sh->phase[k] += at[k + 1] - at[k];
+            sh->timed_steps++;
+        }
         if (sh->stop)
             break;
     }
+}
+
+/* The loop's wall time split in the proportions of the timed steps, less
+ * the cost of the clock read that each phase of a timed step includes. */
+static void phase_report(const SimShared *sh, double loop_s, EngramTiming *out)
+{
+    double read = 1.0;
+    for (int k = 0; k < 8; k++) {
+        double a = now_s(), b = now_s();
+        read = b - a < read ? b - a : read;
+    }
+    double sum = 0, ph[PH_COUNT], *dst[PH_COUNT] = {&out->drive_s, &out->update_s,
+                                                    &out->exchange_s, &out->deliver_s,
+                                                    &out->other_s};
+    for (int k = 0; k < PH_COUNT; k++) {
+        ph[k] = sh->phase[k] - read * (double)sh->timed_steps;
+        ph[k] = ph[k] > 0 ? ph[k] : 0.0;
+        sum += ph[k];
+    }
+    for (int k = 0; k < PH_COUNT; k++)
+        *dst[k] = sum > 0 ? loop_s * ph[k] / sum : 0.0;
+    out->timed_steps = sh->timed_steps;
 }
 
 typedef struct Worker {
@@ -524,11 +631,14 @@ int engram_simulate(EngramNetwork *net, const EngramSimOptions *opt, EngramError
     if (net->nranks > 1)
         rc = engram_comm_agree(rc, net->rank, err);
     sh.bar.n = T;
+    double loop_start = now_s();
     atomic_store_explicit(&sh.go, rc ? 2 : 1, memory_order_release);
     if (!rc) {
         run_thread(&sh, 0);
         rc = sh.rc;
     }
+    if (opt && opt->timing)
+        phase_report(&sh, now_s() - loop_start, opt->timing);
     for (uint32_t t = 1; t <= started; t++)
         pthread_join(w[t].id, NULL);
     free(w);

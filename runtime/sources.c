@@ -15,7 +15,11 @@
  *
  * Drives add weight * k to the port's current ring slot of every target
  * neuron, k ~ Poisson(count * rate * dt) from (seed, drive stream, neuron,
- * step << 32), so each (neuron, step) owns its own block range.
+ * step << 32), so each (neuron, step) owns its own block range.  For
+ * lambda < 10 (the inversion, one uniform per draw) the uniforms of a batch
+ * of neurons are computed together and looked up in the drive's table of
+ * the inversion (rng.c): the same counts as one draw at a time, at a fraction
+ * of the cost.
  *
  * Partitions (threads, ranks) each keep the heap or spike list of their own
  * neurons; keys use global neuron ids, so the spikes do not depend on them.
@@ -225,6 +229,53 @@ void engram_source_emit(const EngramNetwork *net, EngramPopRt *p, uint32_t t, in
 
 /* ---- drives ---------------------------------------------------------------------------------- */
 
+/* Neurons per batch of draws: the uniforms and counts stay in L1. */
+#define DRIVE_BATCH 256
+
+/* lambda >= 10: one draw at a time (the rejection method takes several uniforms). */
+static void drive_scalar(const EngramNetwork *net, const EngramDriveRt *dr, const EngramPopRt *p,
+                         uint32_t t, int64_t step, size_t base)
+{
+    const EngramRing *ring = &p->rings[dr->desc->port];
+    for (uint32_t i = p->parts[t].lo; i < p->parts[t].hi; i++) {
+        EngramRng r;
+        engram_rng_init(&r, net->seed, dr->desc->stream, p->lo + i, (uint64_t)step << 32);
+        uint64_t c = engram_rng_poisson(&r, dr->lambda);
+        if (c == 0)
+            continue;
+        double add = dr->weight * (double)c;
+        if (net->precision == 4)
+            ((float *)ring->data)[base + i] += (float)add;
+        else
+            ((double *)ring->data)[base + i] += add;
+    }
+}
+
+/* The counts of DRIVE_BATCH neurons at a time from the inversion table:
+ * the same counts as engram_rng_poisson_small, many Philox blocks at once. */
+static void drive_batched(const EngramNetwork *net, const EngramDriveRt *dr, const EngramPopRt *p,
+                          uint32_t t, int64_t step, size_t base)
+{
+    const EngramRing *ring = &p->rings[dr->desc->port];
+    double k[DRIVE_BATCH], w = dr->weight;
+    for (uint32_t i0 = p->parts[t].lo; i0 < p->parts[t].hi; i0 += DRIVE_BATCH) {
+        uint32_t n = p->parts[t].hi - i0 < DRIVE_BATCH ? p->parts[t].hi - i0 : DRIVE_BATCH;
+        engram_poisson_inv_draw_n(&dr->inv, net->seed, dr->desc->stream, p->lo + i0,
+                                  (uint64_t)step << 32, n, k);
+        /* Adding w * 0 = +-0 leaves a slot as it is: slots start at +0 and
+         * sums of nonzero terms are never -0, so no test for k = 0. */
+        if (net->precision == 4) {
+            float *r = (float *)ring->data + base + i0;
+            for (uint32_t i = 0; i < n; i++)
+                r[i] += (float)(w * k[i]);
+        } else {
+            double *r = (double *)ring->data + base + i0;
+            for (uint32_t i = 0; i < n; i++)
+                r[i] += w * k[i];
+        }
+    }
+}
+
 void engram_drives_apply(const EngramNetwork *net, uint32_t t, int64_t step)
 {
     for (uint32_t k = 0; k < net->ndrives; k++) {
@@ -234,18 +285,9 @@ void engram_drives_apply(const EngramNetwork *net, uint32_t t, int64_t step)
         const EngramPopRt *p = &net->pops[dr->desc->dst_pop];
         const EngramRing *ring = &p->rings[dr->desc->port];
         size_t base = (size_t)(step % ring->slots) * ring->n;
-        double exp_neg_lambda = exp(-dr->lambda);   /* once per step, not per neuron */
-        for (uint32_t i = p->parts[t].lo; i < p->parts[t].hi; i++) {
-            EngramRng r;
-            engram_rng_init(&r, net->seed, dr->desc->stream, p->lo + i, (uint64_t)step << 32);
-            uint64_t c = engram_rng_poisson_small(&r, dr->lambda, exp_neg_lambda);
-            if (c == 0)
-                continue;
-            double add = dr->weight * (double)c;
-            if (net->precision == 4)
-                ((float *)ring->data)[base + i] += (float)add;
-            else
-                ((double *)ring->data)[base + i] += add;
-        }
+        if (dr->inv.cdf)
+            drive_batched(net, dr, p, t, step, base);
+        else
+            drive_scalar(net, dr, p, t, step, base);
     }
 }

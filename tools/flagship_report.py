@@ -103,8 +103,11 @@ def verdicts(m):
     v['acquisition'] = (None if first.get('recall') is None or last.get('recall') is None else
                         first['recall'] <= 0.3 and last['recall'] >= 0.8)
     v['jitter_falls'] = lt(last.get('jitter'), first.get('jitter'))
-    sleeps = [m['days'][d] for d in days if m['days'][d].get('replay') is not None]
-    above = [s['replay'] > s['chance'] + 2 * (s['chance_sd'] or 0) and
+    # replay is judged once there is something to replay: the sleeps of the
+    # second half of the days (with 5 days: after days 3, 4 and 5)
+    late = days[len(days) // 2:]
+    sleeps = [m['days'][d] for d in late if m['days'][d].get('replay') is not None]
+    above = [s['replay'] > s['chance'] + (s['chance_sd'] or 0) and
              s['replay'] > (s['replay_control'] or 0) for s in sleeps]
     v['replay_above_chance'] = (sum(above) * 2 > len(above)) if above else None
     pairs = [m['days'][d] for d in days if m['days'][d].get('after_sleep') is not None]

@@ -674,7 +674,10 @@ static void cuba_case(int precision)
 Test(codegen, cuba_exact_double) { cuba_case(8); }
 Test(codegen, cuba_exact_float) { cuba_case(4); }
 
-/* The same model against a loop written out by hand, with no interpreter. */
+/* The same model against a loop written out by hand, with no interpreter.
+ * The kernel reads only the entries the structure lets be nonzero, and no
+ * refractory row (v is held; ge and gi reach no held variable): the others
+ * are NaN here, so reading one would show. */
 Test(codegen, cuba_exact_literal_loop)
 {
     model_begin(8);
@@ -683,7 +686,8 @@ Test(codegen, cuba_exact_literal_loop)
     double prop[24];
     cuba_prop(prop);
     for (int j = 0; j < 24; j++)   /* any matrices will do: make them distinct */
-        prop[j] += urand(-0.01, 0.01);
+        prop[j] = j == 0 || j == 1 || j == 2 || j == 3 || j == 5 || j == 10
+                      ? prop[j] + urand(-0.01, 0.01) : NAN;
     CgJit *jit = jit_model(3);
     EngramPopKernel kernel = pop_kernel(jit, 0);
     enum { N = 41 };
@@ -709,10 +713,10 @@ Test(codegen, cuba_exact_literal_loop)
         kernel(&a, 0, N);
         for (int i = 0; i < N; i++) {
             bool isref = rrefr[i] > 0;
-            const double *M = prop + (isref ? 12 : 0);
+            const double *M = prop;
             double nv = M[0] * rv[i] + M[1] * rge[i] + M[2] * rgi[i] + M[3];
-            double nge = M[4] * rv[i] + M[5] * rge[i] + M[6] * rgi[i] + M[7];
-            double ngi = M[8] * rv[i] + M[9] * rge[i] + M[10] * rgi[i] + M[11];
+            double nge = M[5] * rge[i];
+            double ngi = M[10] * rgi[i];
             if (isref)
                 nv = rv[i];            /* v is held */
             nge += rexc[i];
@@ -727,6 +731,77 @@ Test(codegen, cuba_exact_literal_loop)
             cr_assert_eq(refr[i], rrefr[i]);
             cr_assert_eq(spk[i], spike);
             cr_assert(exc[i] == 0 && inh[i] == 0);
+        }
+    }
+    jit_done(jit);
+}
+
+/* A row that reaches a held variable reads the refractory propagator while
+ * refractory: v held, w driven by v (w' = (v - w) / tau), g on its own.
+ * Structural zeros (g's column in v and w, v and w in g, g's affine term)
+ * and the refractory rows of v and g are NaN: never read. */
+Test(codegen, exact_refractory_rows)
+{
+    model_begin(8);
+    prec = 8;
+    int tau = add_param("A.tau", 10), vt = add_param("A.vt", 1), vr = add_param("A.vr", 0);
+    IrPop *p = add_pop("A", ENGRAM_METHOD_EXACT);
+    p->refractory_param = add_param("A.tref", 0.3);
+    add_state(p, "v", DIV(SUB(K(2), S(0)), P(tau)), true);
+    add_state(p, "w", DIV(SUB(S(0), S(1)), P(tau)), false);
+    add_state(p, "g", DIV(un(OP_NEG, S(2)), P(tau)), false);
+    add_port(p, "in", 2);
+    p->threshold = bin(OP_GT, S(0), P(vt));
+    add_reset(p, 0, ASSIGN_SET, P(vr));
+    p->nlinear = 3;
+    for (int r = 0; r < 3; r++)
+        p->lin_vars[r] = r;
+    IrExpr **c = p->coef;   /* rows v, w, g of [A | b] */
+    c[0] = DIV(K(-1), P(tau)); c[3] = DIV(K(2), P(tau));
+    c[4] = DIV(K(1), P(tau)); c[5] = DIV(K(-1), P(tau));
+    c[10] = DIV(K(-1), P(tau));
+    double prop[24];
+    bool used[24] = {[0] = true, [3] = true, [4] = true, [5] = true, [7] = true, [10] = true,
+                     [16] = true, [17] = true, [19] = true};   /* 12 + (4, 5, 7): w, refractory */
+    for (int j = 0; j < 24; j++)
+        prop[j] = used[j] ? urand(0.5, 1.0) : NAN;
+    CgJit *jit = jit_model(3);
+    EngramPopKernel kernel = pop_kernel(jit, 0);
+    enum { N = 37 };
+    double v[N], w[N], g[N], in[N], rv[N], rw[N], rg[N];
+    int32_t refr[N], rrefr[N];
+    uint8_t spk[N];
+    for (int i = 0; i < N; i++) {
+        rv[i] = v[i] = urand(0, 1.2);
+        rw[i] = w[i] = urand(-1, 1);
+        rg[i] = g[i] = urand(-1, 1);
+        rrefr[i] = refr[i] = i % 3 == 0 ? 2 : 0;
+    }
+    for (int step = 0; step < 8; step++) {
+        double rin[N];
+        for (int i = 0; i < N; i++)
+            rin[i] = in[i] = urand(0, 0.5);
+        void *st[3] = {v, w, g}, *inp[1] = {in};
+        EngramPopArgs a = {.state = st, .input = inp, .params = tm.values, .prop = prop,
+                           .refr = refr, .spiked = spk, .t = step * 0.1, .dt = 0.1, .ref_steps = 2};
+        kernel(&a, 0, N);
+        for (int i = 0; i < N; i++) {
+            bool isref = rrefr[i] > 0;
+            const double *W = prop + (isref ? 12 : 0);
+            double nv = isref ? rv[i] : prop[0] * rv[i] + prop[3];
+            double nw = (W[4] * rv[i] + W[5] * rw[i]) + W[7];
+            double ng = prop[10] * rg[i] + rin[i];
+            bool spike = !isref && nv > 1;
+            if (spike)
+                nv = 0;
+            rrefr[i] = spike ? 2 : isref ? rrefr[i] - 1 : 0;
+            rv[i] = nv, rw[i] = nw, rg[i] = ng;
+            cr_assert(same(v[i], rv[i]) && same(w[i], rw[i]) && same(g[i], rg[i]),
+                      "step %d neuron %d differs: %g %g %g / %g %g %g", step, i, v[i], w[i], g[i],
+                      rv[i], rw[i], rg[i]);
+            cr_assert_eq(refr[i], rrefr[i]);
+            cr_assert_eq(spk[i], spike);
+            cr_assert(in[i] == 0);
         }
     }
     jit_done(jit);

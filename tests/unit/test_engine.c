@@ -827,7 +827,7 @@ Test(engine, numeric_divergence_is_reported)
     cr_assert_eq(engram_params_resolve(&m, NULL, 0, pv, &err), 0);
     EngramNetwork net;
     cr_assert_eq(engram_network_build(&net, &m, pv, &err), 0);
-    EngramSimOptions so = {false};
+    EngramSimOptions so = {.progress = false};
     cr_assert_eq(engram_simulate(&net, &so, &err), ENGRAM_EXIT_MODEL);
     cr_assert(strstr(err.msg, "numeric divergence in V1.exc neuron 3 variable v at t = 20 ms"),
               "%s", err.msg);

@@ -122,7 +122,7 @@ static void run_model(Run *r, const char *name)
     cr_assert_eq(engram_model_open(&r->m, &r->prog, &err), 0, "%s", err.msg);
     cr_assert_eq(engram_params_resolve(&r->m, NULL, 0, r->pv, &err), 0, "%s", err.msg);
     cr_assert_eq(engram_network_build(&r->net, &r->m, r->pv, &err), 0, "%s", err.msg);
-    EngramSimOptions so = {false};
+    EngramSimOptions so = {.progress = false};
     cr_assert_eq(engram_simulate(&r->net, &so, &err), 0, "%s", err.msg);
 }
 
@@ -223,7 +223,7 @@ Test(output, rewrite_is_byte_identical_and_atomic)
     free(a);
     free(b);
     /* only our two files, no temporaries */
-    EngramTiming t = {0.5, 1.5};
+    EngramTiming t = {.setup_s = 0.5, .simulate_s = 1.5};
     cr_assert_eq(engram_write_summary(&r.net, &t, root, &err), 0);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 2", root);
@@ -241,7 +241,7 @@ Test(output, write_into_missing_dir_fails_with_path)
     cr_assert_eq(engram_write_spikes(&r.net, dir, &err), ENGRAM_EXIT_IO);
     cr_assert(strstr(err.msg, "missing/spikes.h5"), "%s", err.msg);
     err = (EngramError){0};
-    EngramTiming t = {0, 0};
+    EngramTiming t = {.setup_s = 0, .simulate_s = 0};
     cr_assert_eq(engram_write_summary(&r.net, &t, dir, &err), ENGRAM_EXIT_IO);
     cr_assert(strstr(err.msg, "missing/summary.json"), "%s", err.msg);
     run_free(&r);
@@ -252,7 +252,7 @@ Test(output, summary_escapes_and_lists)
     Run r;
     run_model(&r, "we\"ird\\na\nme\t\x01");
     EngramError err = {0};
-    EngramTiming t = {0.25, 1.0};
+    EngramTiming t = {.setup_s = 0.25, .simulate_s = 1.0};
     cr_assert_eq(engram_write_summary(&r.net, &t, root, &err), 0);
     char path[400];
     snprintf(path, sizeof path, "%s/summary.json", root);
@@ -284,7 +284,7 @@ Test(output, human_summary)
     char path[400];
     snprintf(path, sizeof path, "%s/stdout.txt", root);
     FILE *f = fopen(path, "w");
-    EngramTiming t = {0.1, 0.02};
+    EngramTiming t = {.setup_s = 0.1, .simulate_s = 0.02};
     engram_print_summary(f, &r.net, &t);
     fclose(f);
     size_t n;

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_support.h"
 #include "engram_rt.h"
 #include "rt_engine.h"
 
@@ -509,12 +510,6 @@ static void finish(Builder *b, const char *name, EngramProgram *prog)
     prog->kernels = kernels;
 }
 
-static void free_prog(EngramProgram *prog)
-{
-    free((void *)prog->blob);
-    prog->blob = NULL;
-}
-
 /* ---- models --------------------------------------------------------------------------- */
 
 #define W0 1.0
@@ -549,15 +544,12 @@ static char tmp_root[256];
 
 static void make_tmp(void)
 {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/engram_test_plastic_XXXXXX");
-    cr_assert(mkdtemp(tmp_root) != NULL);
+    test_tmp_make(tmp_root, sizeof tmp_root, "plastic");
 }
 
 static void rm_tmp(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-    cr_assert(system(cmd) == 0);
+    test_tmp_remove(tmp_root);
 }
 
 TestSuite(plastic, .init = make_tmp, .fini = rm_tmp);
@@ -697,7 +689,7 @@ static void check_stdp_pair(int precision, double tol)
     cr_assert_eq(pr->pre_last[1], 50);
     cr_assert_float_eq(engram_value_load(pr->pre[0], precision, 1), 0.1, tol);
     engram_network_free(&n.net);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(plastic, stdp_pair_double)
@@ -746,7 +738,7 @@ Test(plastic, state_layout_and_initial_values)
         cr_assert_eq(pr->post_last[i], 0);
     }
     engram_network_free(&n.net);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* The post-side index on random connectivity: every synapse once, under its
@@ -791,7 +783,7 @@ Test(plastic, post_index)
     cr_assert(est.proj_bytes[0] >= (uint64_t)(e * (4 + 8 + 4 + 2 * 8 + 8 + 4)));
     engram_estimate_free(&est);
     engram_network_free(&n.net);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(plastic, set_plastic_zero_freezes_weights)
@@ -810,7 +802,7 @@ Test(plastic, set_plastic_zero_freezes_weights)
         cr_assert_eq(((double *)pr->pre[0])[j], 0.0);   /* nor the handlers */
     }
     engram_network_free(&n.net);
-    free_prog(&prog);
+    test_prog_free(&prog);
     /* spikes are still delivered: with a 50 mV weight A alone makes T fire */
     Builder b;
     builder_init(&b, 8, 10.0);
@@ -828,7 +820,7 @@ Test(plastic, set_plastic_zero_freezes_weights)
                         "\"spikes\": 1"), "%s", s);
     cr_assert_eq(json_value(s, "\"projections\"", "\"mean\": "), 50.0);
     free(s);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* every 0.5 ms = 5 steps over 100 steps: steps 0, 5, ..., 95, 20 calls;
@@ -848,7 +840,7 @@ Test(plastic, every_kernel_is_clocked)
     /* the every increments land before and after the STDP step; the sum is the same */
     cr_assert_float_eq(((double *)pr->weight)[0], w0 + 20 * 0.001 * 0.5, 1e-12);
     engram_network_free(&n.net);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: modulators ------------------------------------------------------------------------------ */
@@ -892,7 +884,7 @@ Test(plastic, modulator_decay_and_per_spike_release)
     cr_assert_float_eq(json_value(s, "\"modulators\"", "\"mean\": "), sum / 100, 1e-15);
     cr_assert(strstr(s, "\"releases\": {\"release0\": 4}"), "%s", s);
     free(s);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* D[2] fires at 2.0, 3.0, 3.5 ms, D[0] at 2.0 ms; S[1] at 1.0 ms; window 2 ms:
@@ -938,14 +930,14 @@ Test(plastic, release_when_fires_with_the_delay)
     cr_assert_eq(applied_after(&prog, "8.1", &level), 2);
     cr_assert_float_eq(level, 1.0, 1e-9);
     cr_assert_eq(applied_after(&prog, "20", NULL), 2);
-    free_prog(&prog);
+    test_prog_free(&prog);
     /* no delay: applied in the step of the dst spike */
     model_when(&prog, -1, 0);
     cr_assert_eq(applied_after(&prog, "2.0", NULL), 0);
     cr_assert_eq(applied_after(&prog, "2.1", NULL), 1);
     cr_assert_eq(applied_after(&prog, "3.1", NULL), 2);
     cr_assert_eq(applied_after(&prog, "20", NULL), 2);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(plastic, release_when_uniform_delay_is_drawn_per_event)
@@ -974,7 +966,7 @@ Test(plastic, release_when_uniform_delay_is_drawn_per_event)
     snprintf(dur, sizeof dur, "%.1f", (double)(hi + 1) * 0.1);
     cr_assert_eq(applied_after(&prog, dur, NULL), 2);
     cr_assert_eq(applied_after(&prog, "20", NULL), 2);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: weights.h5 and summary.json ------------------------------------------------------------ */
@@ -1101,7 +1093,7 @@ Test(plastic, weights_h5_layout)
              "json.load(open(sys.argv[1]))' '%s/summary.json'", dir);
     cr_assert_eq(system(cmd), 0);
     free(s);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* A random plastic network: uniform initial weights, drawn synapse variables,
@@ -1137,7 +1129,7 @@ Test(plastic, determinism)
     cr_assert(fabs(mean - 2.0) > 1e-3, "mean %g", mean);   /* clipped at w_max = 2 from [2, 4) */
     cr_assert(json_value(s, "\"releases\"", "\"release0\": ") > 0);
     free(s);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 Test(plastic, dry_run_shows_plastic_state_and_recordings)
@@ -1170,7 +1162,7 @@ Test(plastic, dry_run_shows_plastic_state_and_recordings)
     cr_assert_eq(n.net.wrecs[0].cap, 1001);
     engram_estimate_free(&est);
     engram_network_free(&n.net);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: validation ------------------------------------------------------------------------------ */
@@ -1260,7 +1252,7 @@ Test(plastic, validation_rejects_bad_tables)
     cr_assert(strstr(err.msg, "P.every"), "%s", err.msg);
     cr_assert_eq(run_sim(&prog, dir, "--set", "P.w_min=5", NULL), ENGRAM_EXIT_MODEL);
     cr_assert_eq(run_sim(&prog, dir, NULL), 0);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* ---- tests: on pre at arrival ------------------------------------------------------------------- */
@@ -1367,7 +1359,7 @@ Test(plastic, arrival_at_send_step_plus_delay)
     free(log);
     free(log3);
     free(want);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }
 
 /* The history kept for checkpoints: the spikes that may still arrive. */
@@ -1407,5 +1399,5 @@ Test(plastic, arrival_history_list_and_put)
     free(steps2);
     free(srcs2);
     engram_network_free(&n.net);
-    free_prog(&prog);
+    test_prog_free(&prog);
 }

@@ -187,7 +187,7 @@ Test(plasticity, stdp_rule_ir)
     cr_assert_eq(r->w_lo_param, param_of(m, "ee.w_lo"));
     cr_assert_eq(r->w_hi_param, param_of(m, "ee.w_hi"));
     cr_assert_eq(r->every_param, -1);
-    cr_assert(r->has_on_pre && r->has_on_post && !r->has_every);
+    cr_assert(r->has_on_pre && r->has_on_post && !r->has_every && !r->pre_arrival);
 }
 
 Test(plasticity, handlers_split_before_syn_after)
@@ -211,6 +211,38 @@ Test(plasticity, handlers_split_before_syn_after)
     cr_assert_eq(r->on_post.after[0].target, IR_TGT_POST);
     cr_assert(ir_reads(r->on_post.syn[0].value, IR_PRE_TRACE));
     cr_assert(dim_is(r->on_post.syn[0].value->dim, 0, -1, 1), "w in nS");
+}
+
+/* `on pre arrival`: the pre trace becomes a synapse variable (after c), and
+ * the whole on-pre handler runs per synapse, in the order written. */
+Test(plasticity, arrival_pre_traces_become_synapse_variables)
+{
+    IrModel *m = compile_ok(
+        HEAD POPS
+        "plasticity Arr {\n"
+        "  param w_max : weight\n  param tau = 20 ms\n"
+        "  synapse c = 0\n  pre x = 0\n  post y = 0\n"
+        "  dc/dt = -c / (1 s)\n  dx/dt = -x / tau\n  dy/dt = -y / tau\n"
+        "  on pre arrival { x = 1\n c -= 0.1 * y }\n"
+        "  on post { c += 0.1 * x\n y = 1 }\n"
+        "  every 1 ms { w += c * x * w_max }\n"
+        "}\n"
+        "project ee: R.a -> R.a { connect random(p = 0.1) weight 0.5 nS delay uniform(1 ms, 5 ms)\n"
+        "  port exc\n  plasticity Arr(w_max = 2 nS) }\n");
+    const IrRule *r = proj_named(m, "ee")->plasticity;
+    cr_assert(r->pre_arrival && r->has_on_pre);
+    cr_assert_eq(r->npre, 0);
+    cr_assert_eq(r->nsyn_vars, 2);
+    cr_assert_str_eq(r->syn_vars[0].name, "c");
+    cr_assert_str_eq(r->syn_vars[1].name, "x");
+    close_to(eval(m, r->syn_vars[1].lin_a), -1.0 / 20);
+    cr_assert(r->on_pre.nbefore == 0 && r->on_pre.nafter == 0 && r->on_pre.nsyn == 2);
+    cr_assert(r->on_pre.syn[0].target == IR_TGT_SYNVAR && r->on_pre.syn[0].index == 1, "x = 1 first");
+    cr_assert(r->on_pre.syn[1].target == IR_TGT_SYNVAR && r->on_pre.syn[1].index == 0);
+    cr_assert(!ir_reads(r->on_post.syn[0].value, IR_PRE_TRACE) &&
+              ir_reads(r->on_post.syn[0].value, IR_SYNVAR), "on post reads x per synapse");
+    cr_assert(!ir_reads(r->every.syn[0].value, IR_PRE_TRACE));
+    cr_assert_eq(r->on_post.nafter, 1, "post traces stay per neuron");
 }
 
 Test(plasticity, one_rule_for_conductance_and_voltage_weights)

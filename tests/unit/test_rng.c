@@ -420,3 +420,46 @@ Test(rng, precomputed_variants_draw_the_same)
                          engram_rng_poisson_small(&b, lambdas[k], exp(-lambdas[k])));
     }
 }
+
+/* The batched Poisson draws of drives (one generator per neuron) give the
+ * count engram_rng_poisson_small gives, generator by generator, on every
+ * code path (one block at a time, AVX2, AVX-512 where the CPU has them),
+ * for any batch length and offset (vector tails), for rates where the
+ * search goes past the table's fixed part, and for 64-bit seeds and
+ * counters. */
+Test(rng, poisson_batches_draw_the_same)
+{
+    const double lambdas[] = {1e-9, 0.002, 0.3, 2.0, 5.5, 9.99};
+    const uint64_t seeds[] = {1, 0x9e3779b97f4a7c15u};
+    const uint32_t lens[] = {0, 1, 3, 4, 7, 8, 9, 31, 256};
+    double k[256];
+    for (size_t l = 0; l < sizeof lambdas / sizeof *lambdas; l++) {
+        EngramPoissonInv t;
+        cr_assert_eq(engram_poisson_inv_init(&t, lambdas[l]), ENGRAM_CORE_OK);
+        cr_assert_leq(t.nfast, t.kmax + 3);
+        for (int isa = 0; isa <= 2; isa++)
+            for (size_t s = 0; s < sizeof seeds / sizeof *seeds; s++)
+                for (size_t n = 0; n < sizeof lens / sizeof *lens; n++)
+                    for (uint64_t step = 0; step < 40; step++) {
+                        uint64_t ctr = (step << 32) | (step & 3);
+                        uint32_t index0 = (uint32_t)(step * 977 + n);
+                        engram_poisson_inv_draw_isa(&t, isa, seeds[s], 7, index0, ctr, lens[n], k);
+                        for (uint32_t i = 0; i < lens[n]; i++) {
+                            EngramRng r;
+                            engram_rng_init(&r, seeds[s], 7, index0 + i, ctr);
+                            uint64_t want = engram_rng_poisson_small(&r, lambdas[l], exp(-lambdas[l]));
+                            cr_assert_eq(k[i], (double)want,
+                                         "lambda %g isa %d seed %zu len %u step %llu neuron %u: "
+                                         "%g, want %llu", lambdas[l], isa, s, lens[n],
+                                         (unsigned long long)step, i, k[i],
+                                         (unsigned long long)want);
+                        }
+                    }
+        engram_poisson_inv_free(&t);
+    }
+    EngramPoissonInv t;
+    cr_assert_eq(engram_poisson_inv_init(&t, 10.0), ENGRAM_CORE_EINVAL);
+    cr_assert_eq(engram_poisson_inv_init(&t, 0.0), ENGRAM_CORE_EINVAL);
+    cr_assert_eq(engram_poisson_inv_init(&t, NAN), ENGRAM_CORE_EINVAL);
+    cr_assert_null(t.cdf);
+}
