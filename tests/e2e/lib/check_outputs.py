@@ -168,6 +168,13 @@ def main():
     check(re.match(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$', str(t.get('date'))) is not None,
           f'timing.date {t.get("date")!r} is ISO 8601 UTC')
     check(t.get('threads', 0) >= 1 and t.get('ranks', 0) >= 1, 'threads, ranks >= 1')
+    phases = ('drive_s', 'update_s', 'exchange_s', 'deliver_s', 'other_s')
+    for key in phases:
+        check(isinstance(t.get(key), (int, float)) and t[key] >= 0, f'timing.{key} is a number >= 0')
+    check(isinstance(t.get('timed_steps'), int) and t['timed_steps'] > 0, 'timing.timed_steps > 0')
+    if all(isinstance(t.get(k), (int, float)) for k in phases + ('simulate_s',)):
+        check(sum(t[k] for k in phases) <= t['simulate_s'] * 1.001 + 1e-6,
+              'the phases add up to no more than simulate_s')
     check(not any(isinstance(v, float) and math.isnan(v) for v in t.values()),
           'timing has no NaN')
     return 1 if fails else 0
