@@ -327,14 +327,14 @@ def summary_lines(S):
                  f'{max(o["brian2"]["build_s"] for o in C.values() if o.get("brian2")):.1f} s ({min(b):.0f}-{max(b):.0f}x; '
                  "Brian2's compile uses `make -j` on every core, engramc one).")
     ef = {c: o['engram_vs_floor'] for c, o in C.items() if o.get('engram_vs_floor')}
+    dv = {c: o['engram_deliver_vs_floor'] for c, o in C.items() if o.get('engram_deliver_vs_floor')}
     if ef:
         ok = [c for c, v in ef.items() if v <= 2]
         L.append(f'- ns per synaptic event against the scatter-add floor (all-in simulation time): Engram '
                  f'{min(ef.values()):.1f}-{max(ef.values()):.1f}x the floor; within 2x: '
                  f"{', '.join(ok) if ok else 'none'}. All-in time includes the neuron updates (10,000 per "
-                 'neuron per simulated second, against ~450-1,600 events per neuron per second in CUBA/COBA); the 2x target is for delivery, which needs `timing.deliver_s` from the '
-                 'simulator (not reported yet).')
-    dv = {c: o['engram_deliver_vs_floor'] for c, o in C.items() if o.get('engram_deliver_vs_floor')}
+                 'neuron per simulated second, against ~450-1,600 events per neuron per second in CUBA/COBA); the 2x target is for delivery' +
+                 (' (next line).' if dv else ', which needs `timing.deliver_s` from the simulator (not reported).'))
     if dv:
         L.append('- Delivery-only ns/event against the floor: ' +
                  ', '.join(f'{c} {v:.1f}x' for c, v in dv.items()) + '.')
