@@ -476,81 +476,38 @@ static const char *pop_name(const EngramNetwork *net, uint32_t pop)
     return net->pops[pop].name;
 }
 
-/* A whole number for a range bound, or -1. */
-static double whole(double v)
-{
-    return isfinite(v) && v == floor(v) && v >= 0 && v < 4294967296.0 ? v : -1;
-}
-
-static int resolve_group(const EngramNetwork *net, EngramProtocol *pr, uint32_t g, uint32_t at,
-                         EngramError *err)
-{
-    const EngramModel *m = pr->m;
-    const EngramEnsGroupDesc *x = &m->ens_groups[g];
-    uint32_t N = net->pops[x->pop].size;
-    pr->ens_first[g] = at;
-    if (x->kind == ENGRAM_ENS_SPLIT) {
-        uint32_t n = pr->ens_count[g];
-        for (uint32_t k = 0; k < n; k++) {
-            pr->ens_lo[at + k] = (uint32_t)((uint64_t)k * N / n);
-            pr->ens_hi[at + k] = (uint32_t)((uint64_t)(k + 1) * N / n);
-        }
-        return 0;
-    }
-    for (uint32_t k = 0; k < x->nens; k++) {
-        double lo = net->params[m->idx[x->first_range + 2 * k]];
-        double hi = net->params[m->idx[x->first_range + 2 * k + 1]];
-        const char *nm = k < x->nnames ? engram_model_str(m, m->idx[x->first_name + k]) : "";
-        if (whole(lo) < 0 || whole(hi) < 0 || lo > hi || hi >= N)
-            return engram_fail(err, ENGRAM_EXIT_MODEL,
-                               "ensembles of %s: ensemble %u%s%s%s = %g..%g is not a range of "
-                               "neurons lo <= hi inside the population (0..%u)",
-                               pop_name(net, x->pop), k, nm[0] ? " (" : "", nm, nm[0] ? ")" : "",
-                               lo, hi, N ? N - 1 : 0);
-        pr->ens_lo[at + k] = (uint32_t)lo;
-        pr->ens_hi[at + k] = (uint32_t)hi + 1;
-    }
-    return 0;
-}
-
-/* Ensemble groups: counts first (checks), then the ranges. */
+/* Every ensemble's neurons [ens_lo, ens_hi), group by group, from the
+ * shared definition (ensembles.c); ens_first[g] is group g's first. */
 static int resolve_ensembles(const EngramNetwork *net, EngramProtocol *pr, EngramError *err)
 {
     const EngramModel *m = pr->m;
     uint32_t ng = m->hdr->nens_groups;
     uint64_t total = 0;
+    uint32_t *sizes = calloc(net->npops + 1, sizeof *sizes);
     pr->ens_first = calloc(ng + 1, sizeof *pr->ens_first);
     pr->ens_count = calloc(ng + 1, sizeof *pr->ens_count);
-    if (!pr->ens_first || !pr->ens_count)
+    if (!sizes || !pr->ens_first || !pr->ens_count) {
+        free(sizes);
         return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
-    for (uint32_t g = 0; g < ng; g++) {
-        const EngramEnsGroupDesc *x = &m->ens_groups[g];
-        uint32_t N = net->pops[x->pop].size;
-        if (x->kind == ENGRAM_ENS_RANGES) {
-            pr->ens_count[g] = x->nens;
-        } else {
-            double v = net->params[x->count_param], n = floor(v + 0.5);
-            if (!isfinite(v) || n < 1 || n > N)
-                return engram_fail(err, ENGRAM_EXIT_MODEL,
-                                   "ensembles of %s: split(%g) needs a whole number of ensembles "
-                                   "from 1 to the population's size (%u)",
-                                   pop_name(net, x->pop), v, N);
-            pr->ens_count[g] = (uint32_t)n;
-        }
+    }
+    for (uint32_t i = 0; i < net->npops; i++)
+        sizes[i] = net->pops[i].size;
+    int rc = 0;
+    for (uint32_t g = 0; g < ng && !rc; g++) {
+        rc = engram_ensemble_count(m, net->params, sizes, g, &pr->ens_count[g], err);
+        pr->ens_first[g] = (uint32_t)total;
         total += pr->ens_count[g];
     }
-    pr->ens_lo = malloc((total + 1) * sizeof *pr->ens_lo);
-    pr->ens_hi = malloc((total + 1) * sizeof *pr->ens_hi);
-    if (!pr->ens_lo || !pr->ens_hi)
-        return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the ensembles");
-    uint32_t at = 0;
-    for (uint32_t g = 0; g < ng; g++) {
-        int rc = resolve_group(net, pr, g, at, err);
-        if (rc)
-            return rc;
-        at += pr->ens_count[g];
-    }
-    return 0;
+    pr->ens_lo = rc ? NULL : malloc((total + 1) * sizeof *pr->ens_lo);
+    pr->ens_hi = rc ? NULL : malloc((total + 1) * sizeof *pr->ens_hi);
+    if (!rc && (!pr->ens_lo || !pr->ens_hi))
+        rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the ensembles");
+    for (uint32_t g = 0; g < ng && !rc; g++)
+        for (uint32_t k = 0; k < pr->ens_count[g] && !rc; k++)
+            rc = engram_ensemble_range(m, net->params, sizes, g, k, &pr->ens_lo[pr->ens_first[g] + k],
+                                       &pr->ens_hi[pr->ens_first[g] + k], err);
+    free(sizes);
+    return rc;
 }
 
 /* Sequences as EngramSeqSpec; seq_ok says whether the measures can use one. */
@@ -1322,25 +1279,40 @@ static int checkpoint_name(const EngramProtocol *pr, uint32_t i, char *out, size
     return 0;
 }
 
-/* Whether this run wrote checkpoint `name` (a file of that name may be left
- * over from an earlier run into the same folder). */
-static bool was_written(const EngramProtocol *pr, const char *name)
+/* The checkpoints this run wrote, as pairs "NAME\0PATH\0": where checkpoint
+ * `name` is, or NULL when this run did not write it (a file of that name may
+ * be left over from an earlier run; a run resumed into another folder keeps
+ * the paths of the checkpoints written before it). */
+static const char *written_path(const EngramProtocol *pr, const char *name)
 {
-    for (uint64_t at = 0; at < pr->core.written_len; at += strlen(pr->written + at) + 1)
-        if (strcmp(pr->written + at, name) == 0)
-            return true;
-    return false;
+    for (uint64_t at = 0; at < pr->core.written_len;) {
+        const char *n = pr->written + at, *path = n + strlen(n) + 1;
+        if (path >= pr->written + pr->core.written_len)
+            return NULL;   /* a damaged list: a name without its path */
+        if (strcmp(n, name) == 0)
+            return path;
+        at = (uint64_t)(path - pr->written) + strlen(path) + 1;
+    }
+    return NULL;
 }
 
-static int note_written(EngramProtocol *pr, const char *name, EngramError *err)
+/* Remembers checkpoint `name` at `path` (the latest write of a name wins). */
+static int note_written(EngramProtocol *pr, const char *name, const char *path, EngramError *err)
 {
-    size_t n = strlen(name) + 1;
-    if (was_written(pr, name))
+    const char *old = written_path(pr, name);
+    if (old && strcmp(old, path) == 0)
         return 0;
-    if (engram_proto_grow((void **)&pr->written, &pr->written_cap, pr->core.written_len + n, 1))
+    size_t n = strlen(name) + 1, m = strlen(path) + 1;
+    if (engram_proto_grow((void **)&pr->written, &pr->written_cap, pr->core.written_len + n + m, 1))
         return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory");
+    if (old) {   /* drop the old pair, then append the new one */
+        char *a = (char *)old - n, *b = (char *)old + strlen(old) + 1;
+        memmove(a, b, (size_t)(pr->written + pr->core.written_len - b));
+        pr->core.written_len -= (uint64_t)(b - a);
+    }
     memcpy(pr->written + pr->core.written_len, name, n);
-    pr->core.written_len += n;
+    memcpy(pr->written + pr->core.written_len + n, path, m);
+    pr->core.written_len += n + m;
     return 0;
 }
 
@@ -1368,11 +1340,12 @@ static int exec_restore(EngramNetwork *net, uint32_t i, EngramError *err)
     EngramProtocol *pr = net->proto;
     char *path = NULL, *dir = NULL, name[CKPT_NAME_BUF];
     int rc = checkpoint_path(pr, i, &path, &dir, name, err);
-    if (!rc && !was_written(pr, name))   /* the same on every rank */
+    const char *where = rc ? NULL : written_path(pr, name);   /* the same on every rank */
+    if (!rc && !where)
         rc = engram_proto_fail(pr, i, ENGRAM_EXIT_MODEL, err, "restore: no checkpoint %s was "
                                "written earlier in this run", path);
     if (!rc)
-        rc = engram_checkpoint_restore_state(net, path, pr->core.now, err);
+        rc = engram_checkpoint_restore_state(net, where, pr->core.now, err);
     free(path);
     free(dir);
     return rc;
@@ -1384,7 +1357,7 @@ static int exec_checkpoint(EngramNetwork *net, uint32_t i, EngramError *err)
     char *path = NULL, *dir = NULL, name[CKPT_NAME_BUF];
     int rc = checkpoint_path(pr, i, &path, &dir, name, err);
     if (!rc)   /* before saving: a run resumed from it may restore it too */
-        rc = note_written(pr, name, err);
+        rc = note_written(pr, name, path, err);
     if (!rc && net->rank == 0)
         rc = engram_make_dirs(dir, err);
     if (net->nranks > 1)

@@ -246,7 +246,7 @@ typedef struct EngramProtocol {
     size_t phases_cap;
     ProtoRecord *records;
     size_t records_cap;
-    char *written;             /* names of the checkpoints this run wrote, each ending in '\0' */
+    char *written;             /* the checkpoints this run wrote: NAME '\0' PATH '\0' pairs */
     size_t written_cap;
     ProtoSpikeBuf *bufs;       /* nbufs */
 } EngramProtocol;

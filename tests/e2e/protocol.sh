@@ -12,7 +12,8 @@
 #     spikes.h5, weights.h5 and trials.csv and equal summary.json; so does a
 #     short variant of the flagship, examples/motor_sequence.engram;
 #   - a run resumed with --restore from checkpoints/day1.h5 ends with the same
-#     files as the uninterrupted run;
+#     files as the uninterrupted run, and so does one resumed from day2.h5 into
+#     another folder (its `restore "day2"` uses the earlier run's file);
 #   - a corrupt checkpoint, a spikes.h5 passed as checkpoint, a checkpoint of
 #     other population sizes, an unknown --protocol and a restore of a
 #     checkpoint never written are refused with one clear message.
@@ -25,46 +26,7 @@ PY=/usr/bin/python3
 lib=tests/e2e/lib
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
-mpi_env=(env ASAN_OPTIONS=detect_leaks=0)
-MPIRUN=(timeout -k 10 120 mpirun --allow-run-as-root --oversubscribe -x ASAN_OPTIONS)
-
-pass=0 fail=0
-ok() { echo "ok   $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-
-run() {   # run NAME CMD...
-    local name=$1; shift
-    echo "+ $* --out \$tmp/$name"
-    local rc=0
-    "$@" --out "$tmp/$name" --quiet >"$tmp/$name.log" 2>&1 || rc=$?
-    [ "$rc" -eq 0 ] || { cat "$tmp/$name.log"; bad "$name: exit status $rc"; return 1; }
-}
-
-same() {   # same REF NAME
-    local a=$tmp/$1 b=$tmp/$2 f
-    for f in spikes.h5 weights.h5 trials.csv; do
-        if cmp -s "$a/$f" "$b/$f"; then ok "$2: $f byte-identical to $1"
-        else bad "$2: $f differs from $1"; fi
-    done
-    if $PY "$lib/same_summary.py" "$a/summary.json" "$b/summary.json" >"$tmp/cmp.log" 2>&1; then
-        ok "$2: summary.json equal to $1 outside timing"
-    else
-        cat "$tmp/cmp.log"; bad "$2: summary.json differs from $1"
-    fi
-}
-
-expect_fail() {   # expect_fail NAME CODE PATTERN CMD...
-    local name=$1 code=$2 pat=$3; shift 3
-    local rc=0
-    "$@" --out "$tmp/$name" --quiet >"$tmp/$name.log" 2>&1 || rc=$?
-    if [ "$rc" -eq "$code" ] && grep -q -- "$pat" "$tmp/$name.log"; then
-        ok "$name: exit $rc, message '$pat'"
-    else
-        cat "$tmp/$name.log"; bad "$name: exit $rc (want $code), '$pat'"
-    fi
-}
+source "$lib/runs.sh"
 
 sim=$tmp/small
 "$engramc" build tests/e2e/data/protocol_small.engram -o "$sim" || { echo "FAIL build"; exit 1; }
@@ -107,6 +69,10 @@ PY
 run threads2 "$sim" --threads 2 && same full threads2
 run resumed "$sim" --threads 1 --restore "$tmp/full/checkpoints/day1.h5" && same full resumed
 run resumed2 "$sim" --threads 2 --restore "$tmp/full/checkpoints/day1.h5" && same full resumed2
+# resumed after `checkpoint "day2"` into another folder: the later `restore "day2"`
+# must still find the file the earlier run wrote
+run resumed_day2 "$sim" --threads 1 --restore "$tmp/full/checkpoints/day2.h5" &&
+    same full resumed_day2
 if [ -f "$build/lib/libengram_rt_mpi.a" ] && command -v mpirun >/dev/null; then
     "$engramc" build --mpi tests/e2e/data/protocol_small.engram -o "$sim.mpi"
     run ranks2 "${mpi_env[@]}" "${MPIRUN[@]}" -np 2 "$sim.mpi" --threads 1 && same full ranks2

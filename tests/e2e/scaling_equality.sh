@@ -24,16 +24,7 @@ ts=${ENGRAM_TEST_SCALE:-1}
 dur_ms=$(awk -v s="$ts" 'BEGIN { d = int(200 * s + 0.5); if (d < 30) d = 30; print d }')
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
-# Open MPI's own allocations show up as leaks under LSan (toolchain.md 7);
-# memory errors are still checked.
-mpi_env=(env ASAN_OPTIONS=detect_leaks=0)
-MPIRUN=(timeout -k 10 120 mpirun --allow-run-as-root --oversubscribe -x ASAN_OPTIONS)
-
-pass=0 fail=0
-ok() { echo "ok   $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+source "$lib/runs.sh"
 
 have_mpi=0
 if [ -f "$build/lib/libengram_rt_mpi.a" ] && command -v mpirun >/dev/null; then
@@ -41,28 +32,6 @@ if [ -f "$build/lib/libengram_rt_mpi.a" ] && command -v mpirun >/dev/null; then
 else
     echo "note: no MPI runtime in $build or no mpirun: threads only"
 fi
-
-run() {   # run NAME CMD...
-    local name=$1; shift
-    echo "+ $* --out \$tmp/$name"
-    local rc=0
-    "$@" --out "$tmp/$name" --quiet >"$tmp/$name.log" 2>&1 || rc=$?
-    [ "$rc" -eq 0 ] || { cat "$tmp/$name.log"; bad "$name: exit status $rc"; return 1; }
-}
-
-same() {   # same REF NAME
-    local a=$tmp/$1 b=$tmp/$2 f
-    for f in spikes.h5 weights.h5; do
-        [ -f "$a/$f" ] || continue
-        if cmp -s "$a/$f" "$b/$f"; then ok "$2: $f byte-identical to $1"
-        else bad "$2: $f differs from $1"; fi
-    done
-    if $PY "$lib/same_summary.py" "$a/summary.json" "$b/summary.json" >"$tmp/cmp.log" 2>&1; then
-        ok "$2: summary.json equal to $1 outside timing"
-    else
-        cat "$tmp/cmp.log"; bad "$2: summary.json differs from $1"
-    fi
-}
 
 for spec in "cuba scale=0.25" "brunel scale=0.2" "coba_stdp scale=0.25"; do
     set -- $spec
@@ -83,20 +52,6 @@ for spec in "cuba scale=0.25" "brunel scale=0.2" "coba_stdp scale=0.25"; do
     run "${model}_2x2" "${mpi_env[@]}" "${MPIRUN[@]}" -np 2 "$sim.mpi" "${args[@]}" --threads 2 &&
         same "${model}_1x1" "${model}_2x2"
 done
-
-expect_fail() {   # expect_fail NAME CODE PATTERN CMD...
-    local name=$1 code=$2 pat=$3; shift 3
-    local rc=0
-    "$@" --out "$tmp/$name" --quiet >"$tmp/$name.log" 2>&1 || rc=$?
-    local n
-    n=$(grep -c "error:" "$tmp/$name.log" || true)
-    if [ "$rc" -eq "$code" ] && grep -q -- "$pat" "$tmp/$name.log" && [ "$n" -ge 1 ]; then
-        ok "$name: exit $rc, message '$pat' ($n error line(s))"
-    else
-        cat "$tmp/$name.log"; bad "$name: exit $rc (want $code), '$pat'"
-    fi
-    echo "$n"
-}
 
 if [ "$have_mpi" = 1 ]; then
     sim=$tmp/brunel.mpi

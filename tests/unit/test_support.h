@@ -1,6 +1,6 @@
 /*
  * test_support.h - small helpers shared by the unit tests; their code is in
- * stub_support.c, which the build links into every test executable.
+ * support.c, which the build links into every test executable.
  */
 #ifndef ENGRAM_TEST_SUPPORT_H
 #define ENGRAM_TEST_SUPPORT_H

@@ -1,5 +1,5 @@
 /*
- * stub_support.c - the helpers of test_support.h: temporary folders for
+ * support.c - the helpers of test_support.h: temporary folders for
  * tests that run simulators, and freeing hand-built programs.
  */
 #include <criterion/criterion.h>
