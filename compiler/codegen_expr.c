@@ -9,7 +9,8 @@
  *
  * No instruction gets fast-math flags: results must be the IEEE ones, the
  * same on every CPU, and NaN must survive so that the runtime can report a
- * diverging neuron.  Builtins map to LLVM intrinsics (which the vectoriser
+ * diverging neuron.  The one rewrite: a division by an invariant value is a
+ * multiplication by its reciprocal (cg_div).  Builtins map to LLVM intrinsics (which the vectoriser
  * understands) except tanh, which has none in our LLVM and calls libm.
  *
  * Order: helpers, builtins, numbers, truth values, the parameter scan.
@@ -110,6 +111,36 @@ static LLVMValueRef cg_call(CgCtx *c, const CgEnv *env, const IrExpr *e)
 
 /* ---- numbers --------------------------------------------------------------------- */
 
+/* Whether `e` has the same value for every neuron and synapse of one kernel
+ * call: numbers, parameters and dt, and arithmetic on them. */
+static bool cg_expr_invariant(const IrExpr *e)
+{
+    switch (e->kind) {
+    case IR_CONST: case IR_PARAM: case IR_DT:
+        return true;
+    case IR_UNARY:
+        return e->op != OP_NOT && cg_expr_invariant(e->a);
+    case IR_BINARY:
+        return cg_expr_invariant(e->a) && cg_expr_invariant(e->b);
+    default:
+        return false;
+    }
+}
+
+/* a / b.  When b is invariant this is a * (1 / b): LLVM hoists the
+ * reciprocal out of the loop, and a division costs 10-20 multiplications
+ * (COBA's update had four, by g_L, tau_m, tau_e and tau_i).  It is a fixed
+ * rewrite, not a fast-math licence: every lane, neuron, thread and rank gets
+ * the same reciprocal, so results stay bit-identical between them; they may
+ * differ from a true division in the last bit (docs/language.md section 2). */
+static LLVMValueRef cg_div(CgCtx *c, const IrExpr *divisor, LLVMValueRef a, LLVMValueRef b)
+{
+    if (!cg_expr_invariant(divisor))
+        return LLVMBuildFDiv(c->b, a, b, "");
+    LLVMValueRef recip = LLVMBuildFDiv(c->b, cg_const_real(c, 1.0), b, "recip");
+    return LLVMBuildFMul(c->b, a, recip, "");
+}
+
 static LLVMValueRef cg_arith(CgCtx *c, const CgEnv *env, const IrExpr *e)
 {
     if (e->op == OP_POW)
@@ -120,7 +151,7 @@ static LLVMValueRef cg_arith(CgCtx *c, const CgEnv *env, const IrExpr *e)
     case OP_ADD: return LLVMBuildFAdd(c->b, a, b, "");
     case OP_SUB: return LLVMBuildFSub(c->b, a, b, "");
     case OP_MUL: return LLVMBuildFMul(c->b, a, b, "");
-    case OP_DIV: return LLVMBuildFDiv(c->b, a, b, "");
+    case OP_DIV: return cg_div(c, e->b, a, b);
     default:
         cg_error(c, e->span, "operator %d is not arithmetic", (int)e->op);
         return a;

@@ -197,6 +197,19 @@ typedef struct RefEnv {
 
 static double ref_eval(const RefEnv *env, const IrExpr *e);
 
+/* The kernels divide by a value that is the same for every neuron (numbers,
+ * parameters, dt) as a multiplication by its reciprocal (docs/language.md
+ * section 2). */
+static bool ref_invariant(const IrExpr *e)
+{
+    switch (e->kind) {
+    case IR_CONST: case IR_PARAM: case IR_DT: return true;
+    case IR_UNARY: return e->op != OP_NOT && ref_invariant(e->a);
+    case IR_BINARY: return ref_invariant(e->a) && ref_invariant(e->b);
+    default: return false;
+    }
+}
+
 static double ref_binary(const RefEnv *env, const IrExpr *e)
 {
     if (e->op == OP_POW && e->b->kind == IR_CONST && e->b->value == 2.0) {
@@ -208,7 +221,7 @@ static double ref_binary(const RefEnv *env, const IrExpr *e)
     case OP_ADD: return add(a, b);
     case OP_SUB: return sub(a, b);
     case OP_MUL: return mul(a, b);
-    case OP_DIV: return dvd(a, b);
+    case OP_DIV: return ref_invariant(e->b) ? mul(a, dvd(1.0, b)) : dvd(a, b);
     case OP_POW: return rpow(a, b);
     case OP_LT:  return a < b;
     case OP_LE:  return a <= b;
