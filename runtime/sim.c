@@ -36,6 +36,11 @@
  * rank (memory, divergence) are agreed at the checks, so all ranks stop
  * together with the same message.
  *
+ * Static models (no protocol, releases or plasticity) whose minimum delay is
+ * D > 1 steps exchange once per D steps instead (Batch, batched_thread):
+ * phases B and C run at every D-th step for the D steps in order, which
+ * gives the same bits with fewer barriers and collectives.
+ *
  * A protocol (rt_protocol.h) runs on thread 0 at the start of each step,
  * before the weight samples of that step; its stimuli enter in phase A next
  * to the drives (sources: in engram_source_emit); after the exchange it
@@ -88,11 +93,10 @@ static void barrier_wait(SpinBarrier *b)
 
 /* ---- recording ------------------------------------------------------------ */
 
-/* Records n spikes (global ids); total_spikes counts the global list. */
+/* Records n spikes (global ids) of this rank. */
 static int record(EngramPopRt *p, int64_t step, const uint32_t *ids, uint32_t n, uint32_t lo,
                   EngramError *err)
 {
-    p->total_spikes += p->nspikes;
     if (!p->desc->record_spikes || n == 0)
         return 0;
     if (p->rec_len + n > p->rec_cap) {
@@ -320,21 +324,22 @@ static void update_part(const EngramNetwork *net, EngramPopRt *p, uint32_t t, in
 /* Delivery, then (plastic, handlers on) the on-pre handlers of the spikes
  * that arrive now (`on pre arrival`, arrival.c), on-post and every, of
  * partition t of one projection. */
-static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, uint32_t t, int64_t step)
+static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, uint32_t t, int64_t step,
+                     const uint32_t *spikes, uint32_t nspikes)
 {
     const EngramPopRt *src = &net->pops[pr->desc->src_pop];
     const EngramPopRt *dst = &net->pops[pr->desc->dst_pop];
     const EngramPopPart *dpt = &dst->parts[t];
     bool handlers = pr->plastic && pr->handlers_on;
-    bool do_deliver = src->nspikes > 0 && (pr->csr.nsyn > 0 || handlers);
+    bool do_deliver = nspikes > 0 && (pr->csr.nsyn > 0 || handlers);
     bool do_post = handlers && pr->on_post && dpt->nspikes > 0;
     bool do_every = handlers && pr->every && step % pr->every_steps == 0 && src->size > 0;
     if (!do_deliver && !do_post && !do_every && !pr->arrival)
         return;
     const EngramRing *ring = &dst->rings[pr->desc->port];
     EngramDeliverArgs a = {
-        .spikes = src->spikes,
-        .nspikes = src->nspikes,
+        .spikes = spikes,
+        .nspikes = nspikes,
         .row = pr->csr.row,
         .col = pr->csr.col,
         .weight = pr->weight,
@@ -367,6 +372,20 @@ static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, uint32_t 
     }
 }
 
+/* Spikes exchanged once per `len` steps (batched_run): the global lists of
+ * the open batch's steps, per population one after another. */
+typedef struct Batch {
+    int64_t len;          /* steps per exchange; 1: every step (run_thread) */
+    int64_t first;        /* the open batch's first step */
+    int64_t steps;        /* its steps so far */
+    uint32_t **ids;       /* per population: len x size global ids */
+    size_t *fill;         /* per population: ids used */
+    uint32_t *count;      /* [k * npops + i]: spikes of population i at step first + k */
+    size_t *off;          /* [k * npops + i]: where that list starts in ids[i] */
+    size_t sent;          /* MPI: send entries used */
+    size_t *cursor;       /* MPI: per rank, the next unread entry of recv */
+} Batch;
+
 /* What the threads of a rank share. */
 typedef struct SimShared {
     EngramNetwork *net;
@@ -382,6 +401,7 @@ typedef struct SimShared {
     uint32_t *send, *recv, *counts;   /* counts: nranks x npops */
     size_t *bytes;                    /* nranks */
     size_t *state_bytes;              /* nranks x npops: n_r * precision */
+    Batch batch;
 } SimShared;
 
 /* Phase B: the partitions' lists become the global list of every population. */
@@ -402,6 +422,7 @@ static void gather_lists(SimShared *sh, int64_t step)
             } else {
                 p->nspikes = p->parts[0].nspikes;
             }
+            p->total_spikes += p->nspikes;
             int rc = record(p, step, p->spikes, p->nspikes, 0, sh->err);
             if (rc && !sh->local_rc)
                 sh->local_rc = rc;
@@ -440,6 +461,7 @@ static void gather_lists(SimShared *sh, int64_t step)
     o = 0;
     for (uint32_t i = 0; i < np; i++) {
         EngramPopRt *p = &net->pops[i];
+        p->total_spikes += p->nspikes;
         int rc = record(p, step, sh->send + o, mine[i], 0, sh->err);
         if (rc && !sh->local_rc)
             sh->local_rc = rc;
@@ -463,6 +485,184 @@ static void exchange(SimShared *sh, int64_t step)
     int rc = engram_protocol_observe(sh->net, step, sh->err);
     if (rc && !sh->local_rc)
         sh->local_rc = rc;
+}
+
+/* ---- batched exchange ------------------------------------------------------------- */
+
+/* A spike reaches its targets after its projection's delay, at least the
+ * minimum delay D later, so spikes need to travel only once per D steps,
+ * the lists of those D steps at once: D times fewer collectives under MPI
+ * and two barriers a step instead of four with threads.  Delivered in step
+ * order at the end of the batch, every ring slot sums the same events in
+ * the same order as with an exchange every step, before the step that reads
+ * it: the results are the same bits.  What reads a step's global spikes in
+ * that step keeps the exchange every step: a protocol (its measures and
+ * rewards), modulator releases, plastic projections (their handlers pair the
+ * spikes of each step) and pre-state mirrors.  ENGRAM_EXCHANGE=step forces
+ * the exchange every step (docs/scaling.md). */
+#define BATCH_MAX_STEPS 64
+#define BATCH_MAX_IDS ((size_t)1 << 26)   /* buffered global ids, all populations */
+
+static int64_t min_delay_steps(const EngramNetwork *net)
+{
+    int64_t d = BATCH_MAX_STEPS;
+    for (uint32_t j = 0; j < net->nprojs; j++)
+        for (uint32_t t = 0; t < net->nthreads; t++) {
+            const EngramProjRt *pr = &net->tprojs[t][j];
+            if (!pr->delay && pr->delay_steps < d)
+                d = pr->delay_steps;
+            for (uint64_t k = 0; pr->delay && k < pr->csr.nsyn && d > 1; k++)
+                if (pr->delay[k] < d)
+                    d = pr->delay[k];
+        }
+    return d;
+}
+
+/* Steps per exchange: the same on every rank (a collective when MPI). */
+static int64_t batch_length(const EngramNetwork *net)
+{
+    if (net->proto || net->mods.nrels > 0)
+        return 1;
+    size_t all = 1;
+    for (uint32_t i = 0; i < net->npops; i++) {
+        if (net->pops[i].mirror)
+            return 1;
+        all += net->pops[i].size;
+    }
+    for (uint32_t j = 0; j < net->nprojs; j++)
+        if (net->tprojs[0][j].plastic || net->tprojs[0][j].arrive)
+            return 1;
+    int64_t d = min_delay_steps(net);
+    if (net->nranks > 1)
+        d = engram_comm_allreduce_int_min((int)d);
+    const char *force = getenv("ENGRAM_EXCHANGE");
+    if (force && strcmp(force, "step") == 0)
+        return 1;
+    if ((size_t)d * all > BATCH_MAX_IDS)
+        d = (int64_t)(BATCH_MAX_IDS / all);
+    return d < 1 ? 1 : d;
+}
+
+static void batch_reset(Batch *b, int64_t first, uint32_t npops)
+{
+    b->first = first;
+    b->steps = 0;
+    b->sent = 0;
+    for (uint32_t i = 0; b->fill && i < npops; i++)
+        b->fill[i] = 0;
+}
+
+static int batch_alloc(SimShared *sh, EngramError *err)
+{
+    EngramNetwork *net = sh->net;
+    Batch *b = &sh->batch;
+    batch_reset(b, net->step_begin, 0);
+    if (b->len <= 1)
+        return 0;
+    uint32_t np = net->npops;
+    size_t per = (size_t)b->len * np;
+    b->ids = calloc(np + 1, sizeof *b->ids);
+    b->fill = calloc(np + 1, sizeof *b->fill);
+    b->count = calloc(per + 1, sizeof *b->count);
+    b->off = calloc(per + 1, sizeof *b->off);
+    b->cursor = calloc(net->nranks + 1, sizeof *b->cursor);
+    bool ok = b->ids && b->fill && b->count && b->off && b->cursor;
+    for (uint32_t i = 0; ok && i < np; i++)
+        ok = (b->ids[i] = malloc(((size_t)b->len * net->pops[i].size + 1) * sizeof **b->ids));
+    return ok ? 0 : engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the spike exchange");
+}
+
+static void batch_free(Batch *b, uint32_t npops)
+{
+    for (uint32_t i = 0; b->ids && i < npops; i++)
+        free(b->ids[i]);
+    free(b->ids);
+    free(b->fill);
+    free(b->count);
+    free(b->off);
+    free(b->cursor);
+}
+
+/* Phase B of a batched step (thread 0): the partitions' lists join the
+ * batch (MPI: the send buffer); this rank's spikes are recorded. */
+static void batch_collect(SimShared *sh, int64_t step)
+{
+    EngramNetwork *net = sh->net;
+    Batch *b = &sh->batch;
+    uint32_t np = net->npops;
+    size_t k = (size_t)b->steps++;
+    for (uint32_t i = 0; i < np; i++) {
+        EngramPopRt *p = &net->pops[i];
+        uint32_t *out = net->nranks > 1 ? sh->send + b->sent : b->ids[i] + b->fill[i];
+        uint32_t n = 0;
+        for (uint32_t t = 0; t < net->nthreads; t++)
+            for (uint32_t q = 0; q < p->parts[t].nspikes; q++)
+                out[n++] = p->parts[t].spikes[q] + p->lo;
+        if (net->nranks > 1) {
+            sh->counts[(size_t)net->rank * b->len * np + k * np + i] = n;
+            b->sent += n;
+        } else {
+            b->off[k * np + i] = b->fill[i];
+            b->count[k * np + i] = n;
+            b->fill[i] += n;
+            p->total_spikes += n;
+        }
+        int rc = record(p, step, out, n, 0, sh->err);
+        if (rc && !sh->local_rc)
+            sh->local_rc = rc;
+    }
+}
+
+/* The end of a batch under MPI (thread 0): every rank's lists of every
+ * step, then per step and population the concatenation in rank order,
+ * as gather_lists makes it. */
+static void batch_exchange(SimShared *sh)
+{
+    EngramNetwork *net = sh->net;
+    Batch *b = &sh->batch;
+    uint32_t R = net->nranks, np = net->npops;
+    size_t per = (size_t)b->len * np, used = (size_t)b->steps * np;
+    engram_comm_allgather(sh->counts + (size_t)net->rank * per, per * sizeof *sh->counts,
+                          sh->counts);
+    size_t at = 0;
+    for (uint32_t r = 0; r < R; r++) {
+        size_t n = 0;
+        for (size_t q = 0; q < used; q++)
+            n += sh->counts[r * per + q];
+        b->cursor[r] = at;
+        sh->bytes[r] = n * sizeof *sh->send;
+        at += n;
+    }
+    engram_comm_allgatherv(sh->send, b->sent * sizeof *sh->send, sh->recv, sh->bytes);
+    for (uint32_t i = 0; i < np; i++)
+        b->fill[i] = 0;
+    for (size_t k = 0; k < (size_t)b->steps; k++)
+        for (uint32_t i = 0; i < np; i++) {
+            size_t q = k * np + i;
+            b->off[q] = b->fill[i];
+            for (uint32_t r = 0; r < R; r++) {
+                uint32_t c = sh->counts[r * per + q];
+                memcpy(b->ids[i] + b->fill[i], sh->recv + b->cursor[r], c * sizeof *sh->recv);
+                b->cursor[r] += c;
+                b->fill[i] += c;
+            }
+            b->count[q] = (uint32_t)(b->fill[i] - b->off[q]);
+            net->pops[i].total_spikes += b->count[q];
+        }
+}
+
+/* Phase C at the end of a batch (all threads): the batch's steps in order. */
+static void batch_deliver(SimShared *sh, uint32_t t)
+{
+    EngramNetwork *net = sh->net;
+    const Batch *b = &sh->batch;
+    for (int64_t k = 0; k < b->steps; k++)
+        for (uint32_t j = 0; j < net->nprojs; j++) {
+            const EngramProjRt *pr = &net->tprojs[t][j];
+            uint32_t i = pr->desc->src_pop;
+            size_t q = (size_t)k * net->npops + i;
+            run_proj(net, pr, t, b->first + k, b->ids[i] + b->off[q], b->count[q]);
+        }
 }
 
 /* Phase D of `step` (thread 0): modulators, checks, progress. */
@@ -506,7 +706,8 @@ static void prepare_step(SimShared *sh, int64_t step)
     set_inputs(net, step);
 }
 
-static void run_thread(SimShared *sh, uint32_t t)
+/* The loop with an exchange every step. */
+static void step_thread(SimShared *sh, uint32_t t)
 {
     EngramNetwork *net = sh->net;
     SpinBarrier *bar = &sh->bar;
@@ -528,8 +729,10 @@ static void run_thread(SimShared *sh, uint32_t t)
             exchange(sh, step);
         barrier_wait(bar);
         phase_mark(at, PH_DELIVER, timed);
-        for (uint32_t j = 0; j < net->nprojs; j++)
-            run_proj(net, &net->tprojs[t][j], t, step);
+        for (uint32_t j = 0; j < net->nprojs; j++) {
+            const EngramPopRt *src = &net->pops[net->tprojs[t][j].desc->src_pop];
+            run_proj(net, &net->tprojs[t][j], t, step, src->spikes, src->nspikes);
+        }
         barrier_wait(bar);
         phase_mark(at, PH_OTHER, timed);
         if (t == 0) {
@@ -547,6 +750,66 @@ static void run_thread(SimShared *sh, uint32_t t)
         if (sh->stop)
             break;
     }
+}
+
+/* The loop with an exchange once per batch (Batch): phases B and C run
+ * at the batch's last step; the other steps have two barriers. */
+static void batched_thread(SimShared *sh, uint32_t t)
+{
+    EngramNetwork *net = sh->net;
+    SpinBarrier *bar = &sh->bar;
+    Batch *b = &sh->batch;
+    if (t == 0 && net->step_begin < net->nsteps)
+        prepare_step(sh, net->step_begin);
+    barrier_wait(bar);
+    for (int64_t step = net->step_begin; step < net->nsteps && !sh->stop; step++) {
+        bool timed = t == 0 && phase_timed(step, net->nsteps);
+        double at[PH_COUNT + 1] = {0};
+        phase_mark(at, PH_DRIVE, timed);
+        engram_drives_apply(net, t, step);
+        phase_mark(at, PH_UPDATE, timed);
+        for (uint32_t i = 0; i < net->npops; i++)
+            update_part(net, &net->pops[i], t, step);
+        barrier_wait(bar);
+        phase_mark(at, PH_EXCHANGE, timed);
+        bool last = step - b->first + 1 >= b->len || step + 1 == net->nsteps;
+        if (t == 0) {
+            batch_collect(sh, step);
+            if (last && net->nranks > 1)
+                batch_exchange(sh);
+        }
+        phase_mark(at, PH_DELIVER, timed);
+        if (last) {
+            barrier_wait(bar);
+            batch_deliver(sh, t);
+        }
+        barrier_wait(bar);
+        phase_mark(at, PH_OTHER, timed);
+        if (t == 0) {
+            if (last)
+                batch_reset(b, step + 1, net->npops);
+            finish_step(sh, step);
+            if (!sh->stop && step + 1 < net->nsteps)
+                prepare_step(sh, step + 1);
+        }
+        barrier_wait(bar);
+        phase_mark(at, PH_COUNT, timed);
+        if (timed) {
+            for (int k = 0; k < PH_COUNT; k++)
+                sh->phase[k] += at[k + 1] - at[k];
+            sh->timed_steps++;
+        }
+        if (sh->stop)
+            break;
+    }
+}
+
+static void run_thread(SimShared *sh, uint32_t t)
+{
+    if (sh->batch.len > 1)
+        batched_thread(sh, t);
+    else
+        step_thread(sh, t);
 }
 
 /* The loop's wall time split in the proportions of the timed steps, less
@@ -598,9 +861,10 @@ static int alloc_exchange(SimShared *sh, EngramError *err)
         own += net->pops[i].n;
         all += net->pops[i].size;
     }
-    sh->send = malloc((own + 1) * sizeof *sh->send);
-    sh->recv = malloc((all + 1) * sizeof *sh->recv);
-    sh->counts = calloc((size_t)net->nranks * net->npops + 1, sizeof *sh->counts);
+    size_t steps = sh->batch.len > 1 ? (size_t)sh->batch.len : 1;
+    sh->send = malloc((steps * own + 1) * sizeof *sh->send);
+    sh->recv = malloc((steps * all + 1) * sizeof *sh->recv);
+    sh->counts = calloc(steps * net->nranks * net->npops + 1, sizeof *sh->counts);
     sh->bytes = calloc(net->nranks + 1, sizeof *sh->bytes);
     sh->state_bytes = calloc(net->nranks + 1, sizeof *sh->state_bytes);
     if (!sh->send || !sh->recv || !sh->counts || !sh->bytes || !sh->state_bytes)
@@ -611,12 +875,15 @@ static int alloc_exchange(SimShared *sh, EngramError *err)
 int engram_simulate(EngramNetwork *net, const EngramSimOptions *opt, EngramError *err)
 {
     SimShared sh = {.net = net, .err = err};
+    sh.batch.len = batch_length(net);   /* a collective: before anything can fail */
     sh.pg.enabled = opt && opt->progress;
     sh.pg.start = sh.pg.last = now_s();
     uint32_t T = net->nthreads ? net->nthreads : 1;
     Worker *w = calloc(T, sizeof *w);
     int rc = w ? alloc_exchange(&sh, err)
                : engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the threads");
+    if (!rc)
+        rc = batch_alloc(&sh, err);
     uint32_t started = 0;
     atomic_init(&sh.go, 0);
     atomic_init(&sh.bar.count, 0);
@@ -647,6 +914,7 @@ int engram_simulate(EngramNetwork *net, const EngramSimOptions *opt, EngramError
     free(sh.counts);
     free(sh.bytes);
     free(sh.state_bytes);
+    batch_free(&sh.batch, net->npops);
     if (!rc)
         rc = engram_protocol_finish(net, err);   /* before the final sample, as prepare_step */
     if (rc)

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Float and double kernels agree statistically: the same model built with
 # --precision float and --precision double gives population rates whose
-# medians over three seeds differ by less than 5% (CUBA, COBA), and float
-# runs are deterministic too.  Run from the repository root with $1 = build dir.
+# medians over three seeds differ by less than 5% (CUBA, COBA, Brunel at
+# half size), and float runs are deterministic too.
+# Run from the repository root with $1 = build dir.
 set -euo pipefail
 build=${1:?usage: precision.sh BUILD_DIR}
 engramc="$build/engramc"
@@ -12,11 +13,13 @@ duration=1s
 case "${ENGRAM_TEST_SCALE:-1}" in 1|1.0) ;; *) duration=300ms ;; esac
 
 fail=0
-for model in cuba coba; do
+for model in cuba coba brunel; do
+    extra=()
+    [ "$model" = brunel ] && extra=(--set scale=0.5)   # 6250 neurons, asynchronous irregular
     for precision in double float; do
         "$engramc" build --precision "$precision" -o "$tmp/$model-$precision" "examples/$model.engram"
         for seed in 1 2 3; do
-            "$tmp/$model-$precision" --quiet --seed "$seed" --duration "$duration" \
+            "$tmp/$model-$precision" --quiet --seed "$seed" --duration "$duration" "${extra[@]}" \
                 --out "$tmp/$model-$precision-$seed"
         done
     done

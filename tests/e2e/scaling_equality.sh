@@ -6,7 +6,8 @@
 # delays, Poisson drive) and examples/coba_stdp.engram (scale 0.25: STDP,
 # weights.h5), runs 1 process x 1 thread, 1 x 2 threads and, when the build
 # has the MPI runtime (lib/libengram_rt_mpi.a) and mpirun exists, 2 ranks,
-# 3 ranks and 2 ranks x 2 threads.  Every run must give byte-identical
+# 3 ranks and 2 ranks x 2 threads, and Brunel with the spike exchange every
+# step instead of once per minimum delay.  Every run must give byte-identical
 # spikes.h5 (and weights.h5) and a summary.json equal outside "timing".
 # Faults under mpirun -np 2: a bad --set, a --max-memory cap and a
 # simulator built without --mpi each end every rank with one clear message
@@ -52,6 +53,19 @@ for spec in "cuba scale=0.25" "brunel scale=0.2" "coba_stdp scale=0.25"; do
     run "${model}_2x2" "${mpi_env[@]}" "${MPIRUN[@]}" -np 2 "$sim.mpi" "${args[@]}" --threads 2 &&
         same "${model}_1x1" "${model}_2x2"
 done
+
+# Brunel's 1.5 ms delay lets the spikes travel once per 15 steps; the
+# exchange every step (ENGRAM_EXCHANGE=step) must give the same bits.
+sim=$tmp/brunel
+args=(--set scale=0.2 --duration "${dur_ms}ms")
+if [ -x "$sim" ]; then
+    run brunel_step_1x2 env ENGRAM_EXCHANGE=step "$sim" "${args[@]}" --threads 2 &&
+        same brunel_1x1 brunel_step_1x2
+    if [ "$have_mpi" = 1 ]; then
+        run brunel_step_2x1 env ENGRAM_EXCHANGE=step "${mpi_env[@]}" "${MPIRUN[@]}" -x ENGRAM_EXCHANGE \
+            -np 2 "$sim.mpi" "${args[@]}" --threads 1 && same brunel_1x1 brunel_step_2x1
+    fi
+fi
 
 if [ "$have_mpi" = 1 ]; then
     sim=$tmp/brunel.mpi
