@@ -12,8 +12,15 @@ Called by bench/run.sh (use that); stdlib only.  For every case it
      run_all.sh does: /proc/stat procs_running <= 1, at most 30 s);
   4. optionally runs Brian2 once more with --profile (delivery-only ns/event).
 
+With --float, a second simulator is built once per model file with
+`engramc build --precision float` (not timed repeatedly: tool
+"engram_float_build") and run as a third tool, "engram_float", in the same
+alternating loop (engram, brian2, engram_float on even repetitions, the
+reverse on odd ones).  "engram" records stay the default (double) build.
+
 Every run's figures are appended to OUT/raw.jsonl as they come in (one JSON
-object per line, tool = "engram" | "brian2" | "engram_build" | ...), so an
+object per line, tool = "engram" | "engram_float" | "brian2" | "engram_build"
+| ...), so an
 interrupted run still leaves data; OUT/raw.json holds everything at the end
 and bench/report.py turns it into tables.
 """
@@ -253,7 +260,8 @@ def sim_supports(sim, flag):
         return False
 
 
-def engram_run(sim, case, sets, dur, seed, work, tag, timeout, model_path=None, threads=None):
+def engram_run(sim, case, sets, dur, seed, work, tag, timeout, model_path=None, threads=None,
+               tool='engram'):
     outdir = os.path.join(work, 'out_' + case)
     shutil.rmtree(outdir, ignore_errors=True)
     cmd = [sim, '--out', outdir, '--seed', str(seed), '--duration', f'{dur:g}s', '--quiet']
@@ -262,8 +270,8 @@ def engram_run(sim, case, sets, dur, seed, work, tag, timeout, model_path=None, 
     for k, v in sets.items():
         cmd += ['--set', fmt_set(k, v)]
     m = run_measured(cmd, os.path.join(work, 'sim.stdout'),
-                     os.path.join(work, f'{case}.engram.err'), timeout)
-    rec = {'tool': 'engram', 'case': case, 'tag': tag, 'cmd': ' '.join(cmd)}
+                     os.path.join(work, f'{case}.{tool}.err'), timeout)
+    rec = {'tool': tool, 'case': case, 'tag': tag, 'cmd': ' '.join(cmd)}
     rec.update(m)
     if m['rc'] != 0:
         return rec
@@ -339,6 +347,8 @@ def main():
                     help='extra argument for engramc build (repeat; default: --stdlib REPO/stdlib)')
     ap.add_argument('--peers', default=os.environ.get('BRIAN2_PEERS', DEFAULT_PEERS))
     ap.add_argument('--no-engram', action='store_true')
+    ap.add_argument('--float', action='store_true',
+                    help='also build each model with --precision float and run it as tool engram_float')
     ap.add_argument('--no-brian', action='store_true')
     ap.add_argument('--no-profile', action='store_true', help='skip the profiled Brian2 run')
     ap.add_argument('--no-warmup', action='store_true')
@@ -384,7 +394,7 @@ def main():
 
     meta = {'tool': 'meta', 'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
             'argv': sys.argv, 'reps': a.reps, 'song_reps': a.song_reps,
-            'build_reps': build_reps, 'quick': a.quick, 'loadavg_start': loadavg(),
+            'build_reps': build_reps, 'quick': a.quick, 'float': a.float, 'loadavg_start': loadavg(),
             'engramc': a.engramc, 'peers': a.peers, 'python': platform.python_version(),
             'cases': [c[0] for c in cases]}
     emit(meta)
@@ -405,6 +415,22 @@ def main():
         except (OSError, subprocess.SubprocessError):
             pass
     meta['build_flags'] = build_flags
+    # the float simulator: the same flags, any --precision replaced by float
+    float_flags = []
+    skip = False
+    for x in build_flags:
+        if skip:
+            skip = False
+        elif x == '--precision':
+            skip = True
+        elif not x.startswith('--precision='):
+            float_flags.append(x)
+    float_flags += ['--precision', 'float']
+    if a.float:
+        meta['float_build_flags'] = float_flags
+        if float_flags[:-2] != build_flags:
+            log('note: --engramc-flag sets --precision; the "engram" simulators use it, engram_float uses float')
+    fsims = {}
 
     def wait_quiet(max_wait=None):
         nonlocal busy
@@ -414,6 +440,18 @@ def main():
         return w, ok
 
     n_contended = 0
+
+    def builder(out, flags, mpath, model, tool, errname):
+        """A function that runs `engramc build FLAGS MODEL -o OUT` once, timed."""
+        def build():
+            if os.path.exists(out):
+                os.unlink(out)
+            m = run_measured([a.engramc, 'build'] + flags + [mpath, '-o', out],
+                             os.path.join(work, 'build.stdout'), os.path.join(work, errname),
+                             a.timeout)
+            m.update({'tool': tool, 'model': model, 'tag': 'rep'})
+            return m
+        return build
 
     def attempt(fn, extra, what):
         """Run fn() after waiting for a quiet machine; a run that was slowed by
@@ -461,14 +499,7 @@ def main():
             sim = os.path.join(work, 'sim_' + os.path.basename(model).rsplit('.', 1)[0])
             times = []
 
-            def build():
-                if os.path.exists(sim):
-                    os.unlink(sim)
-                m = run_measured([a.engramc, 'build'] + build_flags + [mpath, '-o', sim],
-                                 os.path.join(work, 'build.stdout'),
-                                 os.path.join(work, f'{name}.build.err'), a.timeout)
-                m.update({'tool': 'engram_build', 'model': model, 'tag': 'rep'})
-                return m
+            build = builder(sim, build_flags, mpath, model, 'engram_build', f'{name}.build.err')
             for i in range(build_reps):
                 r = attempt(build, {'rep': i}, f'engramc build {i}')
                 if r['rc'] != 0:
@@ -488,6 +519,26 @@ def main():
                 log(f'   engramc build: {sorted(times)[len(times) // 2]:.3f} s (median of {len(times)})')
         sim = sims.get(model) if do_engram else None
         sim_threads = bool(sim) and sim_supports(sim, '--threads')
+        if sim and a.float and model not in fsims:
+            fsim = os.path.join(work, 'simf_' + os.path.basename(model).rsplit('.', 1)[0])
+
+            build_float = builder(fsim, float_flags, mpath, model, 'engram_float_build',
+                                  f'{name}.build_float.err')
+            r = attempt(build_float, {'rep': 0}, 'engramc build --precision float')
+            fsims[model] = fsim if r['rc'] == 0 and os.access(fsim, os.X_OK) else None
+            if fsims[model] is None:
+                err = ''
+                try:
+                    with open(os.path.join(work, f'{name}.build_float.err')) as f:
+                        err = f.read()[-2000:]
+                except OSError:
+                    pass
+                emit({'tool': 'note', 'case': name,
+                      'text': f'engramc build --precision float {model} failed: {err}'})
+                log(f'   float build failed: {err}')
+            else:
+                log(f'   engramc build --precision float: {r["wall_s"]:.3f} s')
+        fsim = fsims.get(model) if (sim and a.float) else None
         if sim:
             cmd = [sim, '--dry-run', '--duration', f'{dur:g}s']
             for k, v in esets.items():
@@ -502,9 +553,10 @@ def main():
         if not sim and not do_brian:
             continue
 
-        def eng(tag):
-            return lambda: engram_run(sim, name, esets, dur, a.seed, work, tag, a.timeout, mpath,
-                                      a.engram_threads if sim_threads else None)
+        def eng(tag, tool='engram'):
+            return lambda: engram_run(fsim if tool == 'engram_float' else sim, name, esets, dur,
+                                      a.seed, work, tag, a.timeout, mpath,
+                                      a.engram_threads if sim_threads else None, tool)
 
         def bri(tag, profile=False):
             return lambda: brian_run(a.peers, name, bargs, dur, work, tag, a.timeout, profile)
@@ -515,17 +567,22 @@ def main():
             if do_brian:
                 wait_quiet()
                 emit(bri('warmup')())
+            if fsim:
+                wait_quiet()
+                emit(eng('warmup', 'engram_float')())
         for i in range(reps):
-            # alternate which tool goes first, so slow drifts hit both alike
-            order = ['engram', 'brian2'] if i % 2 == 0 else ['brian2', 'engram']
+            # alternate which tool goes first, so slow drifts hit all alike
+            order = ['engram', 'brian2', 'engram_float']
+            if i % 2:
+                order.reverse()
             for tool in order:
-                if tool == 'engram' and sim:
-                    r = attempt(eng('rep'), {'rep': i}, f'engram rep {i}')
+                if (tool == 'engram' and sim) or (tool == 'engram_float' and fsim):
+                    r = attempt(eng('rep', tool), {'rep': i}, f'{tool} rep {i}')
                     if r['rc'] == 0:
-                        log(f'   engram rep {i}: simulate {r["simulate_s"]:.3f} s, spikes {r["spikes"]}, '
+                        log(f'   {tool} rep {i}: simulate {r["simulate_s"]:.3f} s, spikes {r["spikes"]}, '
                             f'RSS {r["peak_rss_kib"] / 1024:.0f} MiB{" (contended)" if r["contended"] else ""}')
                     else:
-                        log(f'   engram rep {i}: FAILED rc={r["rc"]} {r.get("error", "")}')
+                        log(f'   {tool} rep {i}: FAILED rc={r["rc"]} {r.get("error", "")}')
                 elif tool == 'brian2' and do_brian:
                     r = attempt(bri('rep'), {'rep': i}, f'brian2 rep {i}')
                     if r['rc'] == 0:

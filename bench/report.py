@@ -44,6 +44,8 @@ CASE_NOTES = {
                  'time and input count, so the wall times compare the cost of 100 s of 1000 plastic inputs; '
                  'spikes, rates and events include each side\'s inputs',
 }
+# per-case records (engram_float: the same model built with --precision float)
+CASE_TOOLS = ('engram', 'engram_float', 'brian2', 'brian2_profile', 'engram_dry_run')
 SIZE_OF = {'4k': 4000, '16k': 16000, '64k': 64000, '256k': 256000}
 
 
@@ -104,6 +106,46 @@ def ratio(a, b):
     return a / b if (a is not None and b) else None
 
 
+def engram_summary(E, D):
+    """Medians over the successful recorded runs E of one Engram simulator
+    (double or float); D: the case's --dry-run records."""
+    if not E:
+        return None
+    e0 = E[0]
+    sim = [r['simulate_s'] for r in E]
+    e = {
+        'runs': len(E),
+        'simulate_s': med(sim), 'simulate_min': min(sim), 'simulate_max': max(sim),
+        'setup_s': med(r.get('setup_s') for r in E),
+        'wall_s': med(r['wall_s'] for r in E),
+        'spikes': int(med(r['spikes'] for r in E)),
+        'deterministic': len({r['spikes'] for r in E}) == 1,
+        'size': e0['size'], 'synapses': e0.get('synapses'),
+        'duration_s': e0['duration_s'], 'rate_hz': med(r['rate_hz'] for r in E),
+        'events': med(r.get('events') for r in E), 'events_how': e0.get('events_how'),
+        'peak_rss_mib': med(r['peak_rss_kib'] for r in E) / 1024.0,
+        'precision': e0.get('precision'),
+        'pops': e0.get('pops'),
+        'deliver_s': med(r.get('deliver_s') for r in E),
+        'engram_version': e0.get('engram_version'), 'compiler': e0.get('compiler'),
+        'model_sha256': e0.get('model_sha256'),
+        'not_quiet': sum(1 for r in E if r.get('quiet') is False),
+    }
+    e['ns_per_event'] = (e['simulate_s'] / e['events'] * 1e9) if e['events'] else None
+    e['deliver_ns_per_event'] = (e['deliver_s'] / e['events'] * 1e9
+                                 if e['deliver_s'] and e['events'] else None)
+    e['bytes_per_syn'] = (e['peak_rss_mib'] * 1048576 / e['synapses']) if e['synapses'] else None
+    if e0.get('synapse_bytes') and e['synapses']:
+        e['synapse_bytes_per_syn'] = e0['synapse_bytes'] / e['synapses']
+    if D:
+        d = D[0]
+        e['dry_run_bytes_total'] = d.get('bytes_total')
+        e['dry_run_bytes_synapses'] = d.get('bytes_synapses')
+        if d.get('bytes_synapses') and e['synapses']:
+            e['dry_run_bytes_per_syn'] = d['bytes_synapses'] / e['synapses']
+    return e
+
+
 def summarize(records, floor):
     cases = {}
     builds = {}
@@ -118,7 +160,7 @@ def summarize(records, floor):
             notes.append(r)
     by_case = {}
     for r in records:
-        if r.get('tool') in ('engram', 'brian2', 'brian2_profile', 'engram_dry_run') and 'case' in r:
+        if r.get('tool') in CASE_TOOLS and 'case' in r:
             by_case.setdefault(r['case'], []).append(r)
     names = sorted(set(by_case) | {n['case'] for n in notes if 'case' in n},
                    key=lambda c: (ORDER.index(c) if c in ORDER else 99, c))
@@ -126,6 +168,8 @@ def summarize(records, floor):
         rs = by_case.get(c, [])
         E = [r for r in rs if r['tool'] == 'engram' and r.get('tag') == 'rep' and r.get('rc') == 0]
         Ef = [r for r in rs if r['tool'] == 'engram' and r.get('tag') == 'rep' and r.get('rc') != 0]
+        EF = [r for r in rs if r['tool'] == 'engram_float' and r.get('tag') == 'rep' and r.get('rc') == 0]
+        EFf = [r for r in rs if r['tool'] == 'engram_float' and r.get('tag') == 'rep' and r.get('rc') != 0]
         B = [r for r in rs if r['tool'] == 'brian2' and r.get('tag') == 'rep' and r.get('rc') == 0]
         Bf = [r for r in rs if r['tool'] == 'brian2' and r.get('tag') == 'rep' and r.get('rc') != 0]
         P = [r for r in rs if r['tool'] == 'brian2_profile' and r.get('rc') == 0
@@ -133,45 +177,15 @@ def summarize(records, floor):
         D = [r for r in rs if r['tool'] == 'engram_dry_run' and r.get('rc') == 0]
         out = {'case': c, 'notes': [n['text'] for n in notes if n.get('case') == c]}
         out['retried'] = sum(1 for r in rs if r.get('tag') == 'contended')
-        out['contended_kept'] = sum(1 for r in E + B if slowed(r))
+        out['contended_kept'] = sum(1 for r in E + EF + B if slowed(r))
         if Ef:
             out['notes'].append(f'{len(Ef)} Engram run(s) failed (rc {Ef[0].get("rc")})')
+        if EFf:
+            out['notes'].append(f'{len(EFf)} Engram float run(s) failed (rc {EFf[0].get("rc")})')
         if Bf:
             out['notes'].append(f'{len(Bf)} Brian2 run(s) failed (rc {Bf[0].get("rc")})')
-        e = None
-        if E:
-            e0 = E[0]
-            sim = [r['simulate_s'] for r in E]
-            e = {
-                'runs': len(E),
-                'simulate_s': med(sim), 'simulate_min': min(sim), 'simulate_max': max(sim),
-                'setup_s': med(r.get('setup_s') for r in E),
-                'wall_s': med(r['wall_s'] for r in E),
-                'spikes': int(med(r['spikes'] for r in E)),
-                'deterministic': len({r['spikes'] for r in E}) == 1,
-                'size': e0['size'], 'synapses': e0.get('synapses'),
-                'duration_s': e0['duration_s'], 'rate_hz': med(r['rate_hz'] for r in E),
-                'events': med(r.get('events') for r in E), 'events_how': e0.get('events_how'),
-                'peak_rss_mib': med(r['peak_rss_kib'] for r in E) / 1024.0,
-                'precision': e0.get('precision'),
-                'pops': e0.get('pops'),
-                'deliver_s': med(r.get('deliver_s') for r in E),
-                'engram_version': e0.get('engram_version'), 'compiler': e0.get('compiler'),
-                'model_sha256': e0.get('model_sha256'),
-                'not_quiet': sum(1 for r in E if r.get('quiet') is False),
-            }
-            e['ns_per_event'] = (e['simulate_s'] / e['events'] * 1e9) if e['events'] else None
-            e['deliver_ns_per_event'] = (e['deliver_s'] / e['events'] * 1e9
-                                         if e['deliver_s'] and e['events'] else None)
-            e['bytes_per_syn'] = (e['peak_rss_mib'] * 1048576 / e['synapses']) if e['synapses'] else None
-            if e0.get('synapse_bytes') and e['synapses']:
-                e['synapse_bytes_per_syn'] = e0['synapse_bytes'] / e['synapses']
-            if D:
-                d = D[0]
-                e['dry_run_bytes_total'] = d.get('bytes_total')
-                e['dry_run_bytes_synapses'] = d.get('bytes_synapses')
-                if d.get('bytes_synapses') and e['synapses']:
-                    e['dry_run_bytes_per_syn'] = d['bytes_synapses'] / e['synapses']
+        e = engram_summary(E, D)
+        ef = engram_summary(EF, None) if EF else None   # the dry run is the double build's
         b = None
         if B:
             b0 = B[0]
@@ -201,6 +215,8 @@ def summarize(records, floor):
                 b['deliver_ns_per_event'] = P[-1].get('deliver_ns_per_event')
                 b['profile_s'] = P[-1].get('profile_s')
         out['engram'], out['brian2'] = e, b
+        if ef:     # only when float runs exist: old raw files report as before
+            out['engram_float'] = ef
         # Engram build time: the model file of this case
         model_file = MODEL_OF.get(c)
         bt = builds.get(model_file)
@@ -227,6 +243,19 @@ def summarize(records, floor):
             out['engram_deliver_vs_floor'] = ratio(e.get('deliver_ns_per_event'), out['floor_ns_per_event'])
         if b:
             out['brian2_vs_floor'] = ratio(b['ns_per_event'], out['floor_ns_per_event'])
+        if ef:
+            # the float simulator against the f32 floor
+            out['floor_ns_per_event_f32'] = floor_lookup(floor, shape, 'f32', 8) if shape else None
+            out['engram_float_vs_floor'] = ratio(ef['ns_per_event'], out['floor_ns_per_event_f32'])
+            if e:
+                out['float_speedup'] = ratio(e['simulate_s'], ef['simulate_s'])   # double / float
+                out['rate_rel_diff_float_vs_double'] = (
+                    (ef['rate_hz'] - e['rate_hz']) / e['rate_hz']
+                    if ef['rate_hz'] is not None and e['rate_hz'] else None)
+            if b:
+                out['speedup_run_float'] = ratio(b['run_wall_s'], ef['simulate_s'])
+                out['rate_rel_diff_float'] = ((ef['rate_hz'] - b['rate_hz']) / b['rate_hz']
+                                              if ef['rate_hz'] is not None and b['rate_hz'] else None)
         cases[c] = out
     # marginal bytes per synapse across the scaled families
     families = {}
@@ -319,6 +348,28 @@ def summary_lines(S):
                                                                    sorted(both.items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else 99))
                  + f". Engram faster (>5%) in {len(faster)}, slower (>5%) in {len(slower)}"
                  + (f" ({', '.join(slower)})" if slower else '') + '.')
+    fl = {c: o for c, o in C.items() if o.get('engram_float')}
+    if fl:
+        def by_order(d):
+            return sorted(d.items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else 99)
+        sf = {c: o['speedup_run_float'] for c, o in fl.items() if o.get('speedup_run_float')}
+        fd = {c: o['float_speedup'] for c, o in fl.items() if o.get('float_speedup')}
+        rf = {c: o['rate_rel_diff_float_vs_double'] for c, o in fl.items()
+              if o.get('rate_rel_diff_float_vs_double') is not None}
+        parts = []
+        if sf:
+            parts.append('Simulation time, Brian2 / Engram float (`--precision float`): ' +
+                         ', '.join(f'{c} {v:.2f}x' for c, v in by_order(sf)) +
+                         f'. Float faster than Brian2 (>5%) in {sum(v > 1.05 for v in sf.values())}, '
+                         f'slower (>5%) in {sum(v < 0.95 for v in sf.values())}.')
+        if fd:
+            parts.append('Engram double / float simulation time: ' +
+                         ', '.join(f'{c} {v:.2f}x' for c, v in by_order(fd)) + '.')
+        if rf:
+            worst = max(rf.items(), key=lambda kv: abs(kv[1]))
+            parts.append(f'Float rates within {abs(worst[1]) * 100:.1f}% of double (largest: {worst[0]}).')
+        if parts:
+            L.append('- ' + ' '.join(parts))
     b = [o['speedup_build'] for o in C.values() if o.get('speedup_build')]
     if b:
         L.append(f'- Model file to runnable simulator: engramc build {min(o["engram_build_s"] for o in C.values() if o.get("engram_build_s")):.2f}-'
@@ -360,14 +411,25 @@ def tables(S, floor):
         L.append('### Summary\n')
         L.extend(sl)
         L.append('')
+    # float columns only when some case has float runs (old raw files, --no-float: as before)
+    has_float = any(o.get('engram_float') for o in C.values())
     L.append('### Speed\n')
     L.append('Medians over the recorded runs (min-max of the simulation wall time in brackets). '
-             '"x" columns are Brian2 / Engram (above 1: Engram faster).\n')
-    L.append('| case | N | synapses | bio s | model -> simulator s: Engram / Brian2 (x) | '
-             'simulation wall s: Engram | Brian2 | x | setup s: Engram / Brian2 | runs E / B |')
-    L.append('|---|---|---|---|---|---|---|---|---|---|')
+             '"x" columns are Brian2 / Engram (above 1: Engram faster).' +
+             (' "Engram" is the default build (double state), "float" the same model built with '
+              '`engramc build --precision float`; "x float" = Brian2 / float.' if has_float else '') + '\n')
+    if has_float:
+        L.append('| case | N | synapses | bio s | model -> simulator s: Engram / Brian2 (x) | '
+                 'simulation wall s: Engram | float | Brian2 | x | x float | setup s: Engram / Brian2 | '
+                 'runs E / F / B |')
+        L.append('|---|---|---|---|---|---|---|---|---|---|---|---|')
+    else:
+        L.append('| case | N | synapses | bio s | model -> simulator s: Engram / Brian2 (x) | '
+                 'simulation wall s: Engram | Brian2 | x | setup s: Engram / Brian2 | runs E / B |')
+        L.append('|---|---|---|---|---|---|---|---|---|---|')
     for c, o in C.items():
         e, b = o.get('engram'), o.get('brian2')
+        ef = o.get('engram_float')
         N = (e or {}).get('size') or (b or {}).get('N')
         syn = (e or {}).get('synapses') or (b or {}).get('synapses')
         dur = (e or {}).get('duration_s') or (b or {}).get('sim_s')
@@ -375,16 +437,38 @@ def tables(S, floor):
         es = (f"{e['simulate_s']:.3f} ({e['simulate_min']:.3f}-{e['simulate_max']:.3f})" if e else '-')
         bs = (f"{b['run_wall_s']:.3f} ({b['run_wall_min']:.3f}-{b['run_wall_max']:.3f})" if b else '-')
         setup = f"{f((e or {}).get('setup_s'), '.3f')} / {f((b or {}).get('setup_in_binary_s'), '.3f')}"
+        if has_float:
+            fs = (f"{ef['simulate_s']:.3f} ({ef['simulate_min']:.3f}-{ef['simulate_max']:.3f})" if ef else '-')
+            runs = f"{(e or {}).get('runs', 0)} / {(ef or {}).get('runs', 0)} / {(b or {}).get('runs', 0)}"
+            L.append(f"| {c} | {big(N)} | {big(syn)} | {f(dur, 'g')} | {build} | {es} | {fs} | {bs} | "
+                     f"{f(o.get('speedup_run'), '.2f')} | {f(o.get('speedup_run_float'), '.2f')} | "
+                     f"{setup} | {runs} |")
+            continue
         runs = f"{(e or {}).get('runs', 0)} / {(b or {}).get('runs', 0)}"
         L.append(f"| {c} | {big(N)} | {big(syn)} | {f(dur, 'g')} | {build} | {es} | {bs} | "
                  f"{f(o.get('speedup_run'), '.2f')} | {setup} | {runs} |")
     L.append('')
     L.append('### Same network? Spikes, rates, synaptic events\n')
-    L.append('| case | spikes: Engram / Brian2 | rate Hz: Engram / Brian2 | rate diff | '
-             'syn events: Engram / Brian2 | events diff | events (Engram) |')
-    L.append('|---|---|---|---|---|---|---|')
+    if has_float:
+        L.append('"float rate diff" = (float - Engram double) / Engram double: the same model, seed and '
+                 'connectivity with single-precision state.\n')
+        L.append('| case | spikes: Engram / float / Brian2 | rate Hz: Engram / float / Brian2 | rate diff | '
+                 'float rate diff | syn events: Engram / Brian2 | events diff | events (Engram) |')
+        L.append('|---|---|---|---|---|---|---|---|')
+    else:
+        L.append('| case | spikes: Engram / Brian2 | rate Hz: Engram / Brian2 | rate diff | '
+                 'syn events: Engram / Brian2 | events diff | events (Engram) |')
+        L.append('|---|---|---|---|---|---|---|')
     for c, o in C.items():
         e, b = o.get('engram') or {}, o.get('brian2') or {}
+        if has_float:
+            ef = o.get('engram_float') or {}
+            L.append(f"| {c} | {big(e.get('spikes'))} / {big(ef.get('spikes'))} / {big(b.get('spikes'))} | "
+                     f"{f(e.get('rate_hz'), '.2f')} / {f(ef.get('rate_hz'), '.2f')} / {f(b.get('rate_hz'), '.2f')} | "
+                     f"{pct(o.get('rate_rel_diff'))} | {pct(o.get('rate_rel_diff_float_vs_double'))} | "
+                     f"{big(e.get('events'))} / {big(b.get('events'))} | {pct(o.get('events_rel_diff'))} | "
+                     f"{e.get('events_how', '-')} |")
+            continue
         L.append(f"| {c} | {big(e.get('spikes'))} / {big(b.get('spikes'))} | "
                  f"{f(e.get('rate_hz'), '.2f')} / {f(b.get('rate_hz'), '.2f')} | {pct(o.get('rate_rel_diff'))} | "
                  f"{big(e.get('events'))} / {big(b.get('events'))} | {pct(o.get('events_rel_diff'))} | "
@@ -395,12 +479,34 @@ def tables(S, floor):
              'recording). Floor = bench/floor.c scatter-add for the same network shape '
              '(8 B/synapse streamed, target array of the model\'s precision); "/floor" = ns/event / floor. '
              'B/syn = peak RSS of the simulation process / synapses (all-in).\n')
-    L.append('| case | ns/event: Engram | Brian2 | floor | Engram / floor | Brian2 / floor | '
-             'delivery-only ns/event: Engram / Brian2 | peak RSS MiB: Engram / Brian2 | '
-             'B/syn: Engram / Brian2 | Engram synapse tables B/syn |')
-    L.append('|---|---|---|---|---|---|---|---|---|---|')
+    if has_float:
+        L.append('"float": the `--precision float` build; "float / f32 floor" uses the floor with a target '
+                 'array of floats.\n')
+        L.append('| case | ns/event: Engram | float | Brian2 | floor | Engram / floor | float / f32 floor | '
+                 'Brian2 / floor | delivery-only ns/event: Engram / Brian2 | '
+                 'peak RSS MiB: Engram / float / Brian2 | '
+                 'B/syn: Engram / Brian2 | Engram synapse tables B/syn |')
+        L.append('|---|---|---|---|---|---|---|---|---|---|---|---|')
+    else:
+        L.append('| case | ns/event: Engram | Brian2 | floor | Engram / floor | Brian2 / floor | '
+                 'delivery-only ns/event: Engram / Brian2 | peak RSS MiB: Engram / Brian2 | '
+                 'B/syn: Engram / Brian2 | Engram synapse tables B/syn |')
+        L.append('|---|---|---|---|---|---|---|---|---|---|')
     for c, o in C.items():
         e, b = o.get('engram') or {}, o.get('brian2') or {}
+        if has_float:
+            ef = o.get('engram_float') or {}
+            L.append(f"| {c} | {f(e.get('ns_per_event'), '.1f')} | {f(ef.get('ns_per_event'), '.1f')} | "
+                     f"{f(b.get('ns_per_event'), '.1f')} | "
+                     f"{f(o.get('floor_ns_per_event'), '.2f')} | {f(o.get('engram_vs_floor'), '.1f')} | "
+                     f"{f(o.get('engram_float_vs_floor'), '.1f')} | "
+                     f"{f(o.get('brian2_vs_floor'), '.1f')} | "
+                     f"{f(e.get('deliver_ns_per_event'), '.1f')} / {f(b.get('deliver_ns_per_event'), '.1f')} | "
+                     f"{f(e.get('peak_rss_mib'), '.0f')} / {f(ef.get('peak_rss_mib'), '.0f')} / "
+                     f"{f(b.get('peak_rss_mib'), '.0f')} | "
+                     f"{f(e.get('bytes_per_syn'), '.1f')} / {f(b.get('bytes_per_syn'), '.1f')} | "
+                     f"{f(e.get('synapse_bytes_per_syn', e.get('dry_run_bytes_per_syn')), '.1f')} |")
+            continue
         L.append(f"| {c} | {f(e.get('ns_per_event'), '.1f')} | {f(b.get('ns_per_event'), '.1f')} | "
                  f"{f(o.get('floor_ns_per_event'), '.2f')} | {f(o.get('engram_vs_floor'), '.1f')} | "
                  f"{f(o.get('brian2_vs_floor'), '.1f')} | "
@@ -418,8 +524,12 @@ def tables(S, floor):
     L.append('')
     L.append('### ns per synaptic event against size (fixed in-degree 80)\n')
     L.append('| N | synapses | floor f64 8 B/syn | floor f64 4 B/syn | floor f32 8 B/syn | '
-             'CUBA Engram | CUBA Brian2 | COBA Engram | COBA Brian2 | CUBA E/floor | COBA E/floor |')
-    L.append('|---|---|---|---|---|---|---|---|---|---|---|')
+             'CUBA Engram | ' + ('CUBA float | ' if has_float else '') + 'CUBA Brian2 | COBA Engram | ' +
+             ('COBA float | ' if has_float else '') + 'COBA Brian2 | CUBA E/floor | COBA E/floor |')
+    L.append('|---|---|---|---|---|---|---|---|---|---|---|' + ('---|---|' if has_float else ''))
+
+    def fcol(o):
+        return f"{f((o.get('engram_float') or {}).get('ns_per_event'), '.1f')} | " if has_float else ''
     for s in ('4k', '16k', '64k', '256k'):
         cu, co = C.get(f'cuba_{s}', {}), C.get(f'coba_{s}', {})
         fl8 = floor_lookup(floor, s, 'f64', 8)
@@ -427,9 +537,9 @@ def tables(S, floor):
             continue
         L.append(f"| {s} | {big(SIZE_OF[s] * 80)} | {f(fl8, '.2f')} | {f(floor_lookup(floor, s, 'f64', 4), '.2f')} | "
                  f"{f(floor_lookup(floor, s, 'f32', 8), '.2f')} | "
-                 f"{f((cu.get('engram') or {}).get('ns_per_event'), '.1f')} | "
+                 f"{f((cu.get('engram') or {}).get('ns_per_event'), '.1f')} | {fcol(cu)}"
                  f"{f((cu.get('brian2') or {}).get('ns_per_event'), '.1f')} | "
-                 f"{f((co.get('engram') or {}).get('ns_per_event'), '.1f')} | "
+                 f"{f((co.get('engram') or {}).get('ns_per_event'), '.1f')} | {fcol(co)}"
                  f"{f((co.get('brian2') or {}).get('ns_per_event'), '.1f')} | "
                  f"{f(cu.get('engram_vs_floor'), '.1f')} | {f(co.get('engram_vs_floor'), '.1f')} |")
     if floor:
@@ -444,6 +554,8 @@ def tables(S, floor):
         e = o.get('engram') or {}
         if e and not e.get('deterministic', True):
             notes.append(f'- {c}: Engram spike counts differ between runs with the same seed')
+        if o.get('engram_float') and not o['engram_float'].get('deterministic', True):
+            notes.append(f'- {c}: Engram float spike counts differ between runs with the same seed')
         if o.get('retried'):
             notes.append(f"- {c}: {o['retried']} run(s) slowed by other work on the machine were "
                          'discarded and repeated')
@@ -531,6 +643,10 @@ def svg(S, floor, path):
                     pts.append((n, v))
             series.append((f'{fam.upper()} {"Engram" if tool == "engram" else "Brian2"}',
                            colors[(fam, tool)], pts, None))
+        # the --precision float build, when measured (no legend entry otherwise)
+        pts = [(n, (S['cases'].get(f'{fam}_{s}', {}).get('engram_float') or {}).get('ns_per_event'))
+               for s, n in sizes]
+        series.append((f'{fam.upper()} Engram float', colors[(fam, 'engram')], [p for p in pts if p[1]], '4,2'))
     pts_all = [p for _, _, ps, _ in series for p in ps]
     if not pts_all:
         return False
@@ -578,9 +694,6 @@ def svg(S, floor, path):
     with open(path, 'w') as fh:
         fh.write('\n'.join(o) + '\n')
     return True
-
-
-CASE_TOOLS = ('engram', 'brian2', 'brian2_profile', 'engram_dry_run')
 
 
 def merge_runs(runs):
@@ -715,7 +828,9 @@ def write_results_md(a, S, d, md, have_svg):
     if c0:
         e = c0['engram']
         head.append(f"- Engram {e.get('engram_version')} (compiler {e.get('compiler')}), "
-                    f"state precision {e.get('precision')} bytes, one thread")
+                    f"state precision {e.get('precision')} bytes, one thread"
+                    + ('; "float" columns: the same models built with `--precision float` (4 bytes)'
+                       if any(o.get('engram_float') for o in S['cases'].values()) else ''))
     if b0:
         head.append(f"- Brian2 {b0['brian2'].get('brian2')} cpp_standalone (Debian python3-brian), "
                     'one thread for the simulation (its C++ compile runs `make -j`)')

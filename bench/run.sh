@@ -9,6 +9,8 @@
 #   --only A,B        only these cases (cuba_4k cuba_16k cuba_64k coba_4k coba_16k coba_64k
 #                     coba_stdp_4k brunel_ai brunel_si stdp_song)
 #   --no-brian | --no-engram | --no-floor | --no-profile | --no-warmup
+#   --float           also run each model built with --precision float, as a third tool
+#                     "engram_float" (the default); --no-float: double simulators only
 #   --no-build        never build engramc (default: build build/engramc if it is missing)
 #   --engram-threads N  --threads for our simulators (default 1: single thread, as Brian2)
 #   --quiet-wait S    before each run wait at most S s for an idle machine (default 30)
@@ -28,7 +30,7 @@ ROOT=$(dirname "$BENCH")
 PY=/usr/bin/python3
 CC=${CC:-gcc}
 
-quick=0 only="" no_floor=0 no_build=0 no_engram=0 results_md=0
+quick=0 only="" no_floor=0 no_build=0 no_engram=0 results_md=0 use_float=1
 pass=()
 orig_cmd="bash bench/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -42,7 +44,9 @@ while [ $# -gt 0 ]; do
         --no-floor) no_floor=1 ;;
         --no-build) no_build=1 ;;
         --results-md) results_md=1 ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        --float) use_float=1 ;;
+        --no-float) use_float=0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -87,6 +91,7 @@ if [ $no_floor = 0 ]; then
 fi
 
 # --- the runs --------------------------------------------------------------------------
+[ $use_float = 1 ] && [ $no_engram = 0 ] && pass+=(--float)
 rc=0
 $PY "$BENCH/harness.py" --engramc "$ENGRAMC" --out "$RUN" "${pass[@]}" || rc=$?
 if [ $rc = 2 ]; then rm -rf "$RUN"; exit 2; fi      # bad option / case name

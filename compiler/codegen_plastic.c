@@ -29,7 +29,8 @@
  *
  * computed as ((x * E) + ((b / a) * (E - 1))) with E = llvm.exp(a * D) and
  * D = sitofp(n - last) * dt, all in the model precision (a, b and b / a
- * once per call).  The
+ * once per call; E from a per-partition table of the same values when
+ * n - last < ENGRAM_DECAY_STEPS, pl_decay_table).  The
  * rules for who stores what keep the values a function of the spike times
  * alone, whatever else reads them:
  *
@@ -59,6 +60,7 @@
 /* dx/dt = a x + b of one variable, evaluated once per call; NULL: absent. */
 typedef struct PlLin {
     LLVMValueRef a, b, boa;
+    LLVMValueRef table;   /* a != NULL: its exp(a k dt), k < ENGRAM_DECAY_STEPS (pl_decay_table) */
 } PlLin;
 
 /* Which statements a handler part may assign. */
@@ -324,6 +326,66 @@ static void pl_lin(PlGen *g, const IrVar *vars, int n, PlLin *out)
     }
 }
 
+typedef struct PlLoop {
+    LLVMValueRef i, from, to;
+    LLVMIntPredicate pred;
+    LLVMBasicBlockRef pre, body, done;
+} PlLoop;
+
+/* for (i = from; i pred to; i++): the builder is left in the body. */
+static PlLoop pl_loop_begin(PlGen *g, LLVMValueRef from, LLVMValueRef to, LLVMIntPredicate pred,
+                            const char *name)
+{
+    CgCtx *c = g->c;
+    PlLoop l = {.from = from, .to = to, .pred = pred, .pre = LLVMGetInsertBlock(c->b)};
+    l.body = pl_block(g, name);
+    l.done = pl_block(g, "done");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, pred, from, to, ""), l.body, l.done);
+    LLVMPositionBuilderAtEnd(c->b, l.body);
+    l.i = LLVMBuildPhi(c->b, c->t_i64, name);
+    return l;
+}
+
+/* Closes the loop; the builder continues after it. */
+static void pl_loop_end(PlGen *g, PlLoop *l)
+{
+    CgCtx *c = g->c;
+    LLVMValueRef next = LLVMBuildAdd(c->b, l->i, cg_const_i64(c, 1), "next");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, l->pred, next, l->to, ""), l->body, l->done);
+    LLVMValueRef vals[2] = {l->from, next};
+    LLVMBasicBlockRef blocks[2] = {l->pre, latch};
+    LLVMAddIncoming(l->i, vals, blocks, 2);
+    LLVMPositionBuilderAtEnd(c->b, l->done);
+}
+
+/* The decay factors of variable v: E(k) = exp(a (k dt)) for k steps, the
+ * same operations as pl_advance, so a factor from the table is the bits
+ * that llvm.exp would give there.  Filled when the key is not a (the first
+ * call; a parameter changed), each partition its own copy; afterwards a
+ * lazy read costs a load instead of a call to exp (distal reward: a quarter
+ * of the run time was exp). */
+static LLVMValueRef pl_decay_table(PlGen *g, LLVMValueRef decay, int v, LLVMValueRef a)
+{
+    CgCtx *c = g->c;
+    LLVMValueRef base = cg_elem_ptr(c, c->t_real, decay,
+                                    cg_const_i64(c, (int64_t)v * (ENGRAM_DECAY_STEPS + 1)));
+    LLVMValueRef table = cg_elem_ptr(c, c->t_real, base, cg_const_i64(c, 1));
+    LLVMValueRef key = LLVMBuildLoad2(c->b, c->t_real, base, "key");
+    LLVMBasicBlockRef fill = pl_block(g, "fill"), ready = pl_block(g, "ready");
+    LLVMBuildCondBr(c->b, LLVMBuildFCmp(c->b, LLVMRealUNE, key, a, "stale"), fill, ready);
+    LLVMPositionBuilderAtEnd(c->b, fill);
+    PlLoop l = pl_loop_begin(g, cg_const_i64(c, 0), cg_const_i64(c, ENGRAM_DECAY_STEPS), LLVMIntSLT, "k");
+    LLVMValueRef d = LLVMBuildFMul(c->b, LLVMBuildSIToFP(c->b, l.i, c->t_real, ""), g->dt, "delta");
+    LLVMValueRef ad = LLVMBuildFMul(c->b, a, d, "");
+    LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.exp", &ad, 1), cg_elem_ptr(c, c->t_real, table, l.i));
+    pl_loop_end(g, &l);
+    LLVMBuildStore(c->b, a, base);
+    LLVMBuildBr(c->b, ready);
+    LLVMPositionBuilderAtEnd(c->b, ready);
+    return table;
+}
+
 /* Parameters, bounds and ODE coefficients: once per call, after the checks. */
 static void pl_load_invariants(PlGen *g, LLVMValueRef ps)
 {
@@ -342,30 +404,65 @@ static void pl_load_invariants(PlGen *g, LLVMValueRef ps)
     pl_lin(g, g->r->syn_vars, g->r->nsyn_vars, g->lsyn);
     pl_lin(g, g->r->pre, g->r->npre, g->lpre);
     pl_lin(g, g->r->post, g->r->npost, g->lpost);
+    LLVMValueRef decay = cg_load_field(c, ps, offsetof(EngramPlasticState, decay), c->t_ptr, "decay");
+    int v = 0;
+    PlLin *groups[3] = {g->lsyn, g->lpre, g->lpost};
+    int counts[3] = {g->r->nsyn_vars, g->r->npre, g->r->npost};
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < counts[k]; j++, v++)
+            if (groups[k][j].a)
+                groups[k][j].table = pl_decay_table(g, decay, v, groups[k][j].a);
 }
 
 /* ---- arithmetic of one handler ------------------------------------------------------------- */
 
-/* D = (step - last[i]) * dt in the model precision. */
-static LLVMValueRef pl_delta(PlGen *g, LLVMValueRef last, LLVMValueRef i)
+/* The interval since last[i]: n = step - last[i] steps, D = n * dt in the
+ * model precision. */
+typedef struct PlDelta {
+    LLVMValueRef n, d;
+} PlDelta;
+
+static PlDelta pl_delta(PlGen *g, LLVMValueRef last, LLVMValueRef i)
 {
     CgCtx *c = g->c;
     LLVMValueRef l = LLVMBuildSExt(c->b, pl_load(g, c->t_i32, last, i, "last"), c->t_i64, "");
     LLVMValueRef n = LLVMBuildSub(c->b, g->step, l, "nsteps");
-    return LLVMBuildFMul(c->b, LLVMBuildSIToFP(c->b, n, c->t_real, ""), g->dt, "delta");
+    return (PlDelta){n, LLVMBuildFMul(c->b, LLVMBuildSIToFP(c->b, n, c->t_real, ""), g->dt, "delta")};
+}
+
+/* e^(a D): from the table when n < ENGRAM_DECAY_STEPS, else llvm.exp. */
+static LLVMValueRef pl_decay(PlGen *g, const PlLin *l, PlDelta dl)
+{
+    CgCtx *c = g->c;
+    LLVMBasicBlockRef hit = pl_block(g, "cached"), miss = pl_block(g, "exp"), join = pl_block(g, "decayed");
+    LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntULT, dl.n, cg_const_i64(c, ENGRAM_DECAY_STEPS), "in");
+    LLVMBuildCondBr(c->b, in, hit, miss);
+    LLVMPositionBuilderAtEnd(c->b, hit);
+    LLVMValueRef e1 = LLVMBuildLoad2(c->b, c->t_real, cg_elem_ptr(c, c->t_real, l->table, dl.n), "E");
+    LLVMBuildBr(c->b, join);
+    LLVMPositionBuilderAtEnd(c->b, miss);
+    LLVMValueRef ad = LLVMBuildFMul(c->b, l->a, dl.d, "");
+    LLVMValueRef e2 = cg_intrinsic(c, "llvm.exp", &ad, 1);
+    LLVMBuildBr(c->b, join);
+    LLVMPositionBuilderAtEnd(c->b, join);
+    LLVMValueRef e = LLVMBuildPhi(c->b, c->t_real, "E");
+    LLVMValueRef vals[2] = {e1, e2};
+    LLVMBasicBlockRef from[2] = {hit, miss};
+    LLVMAddIncoming(e, vals, from, 2);
+    return e;
 }
 
 /* x at D later (see the file comment for the order of operations). */
-static LLVMValueRef pl_advance(PlGen *g, const PlLin *l, LLVMValueRef x, LLVMValueRef d)
+static LLVMValueRef pl_advance(PlGen *g, const PlLin *l, LLVMValueRef x, PlDelta dl)
 {
     CgCtx *c = g->c;
+    LLVMValueRef d = dl.d;
     if (!l->a && !l->b)
         return x;
     LLVMValueRef ramp = l->b ? LLVMBuildFAdd(c->b, x, LLVMBuildFMul(c->b, l->b, d, ""), "ramp") : x;
     if (!l->a)
         return ramp;
-    LLVMValueRef ad = LLVMBuildFMul(c->b, l->a, d, "");
-    LLVMValueRef e = cg_intrinsic(c, "llvm.exp", &ad, 1);
+    LLVMValueRef e = pl_decay(g, l, dl);
     LLVMValueRef r = LLVMBuildFMul(c->b, x, e, "decay");
     if (!l->b)
         return r;
@@ -379,11 +476,11 @@ static LLVMValueRef pl_advance(PlGen *g, const PlLin *l, LLVMValueRef x, LLVMVal
 static void pl_read_vars(PlGen *g, const IrVar *vars, int n, const PlLin *lin, LLVMValueRef *arrays,
                          LLVMValueRef last, LLVMValueRef i, LLVMValueRef *out)
 {
-    LLVMValueRef d = NULL;
+    PlDelta d = {0};
     for (int v = 0; v < n; v++) {
         out[v] = pl_load(g, g->c->t_real, arrays[v], i, vars[v].name);
         if (pl_var_has_ode(&vars[v])) {
-            if (!d)
+            if (!d.d)
                 d = pl_delta(g, last, i);
             out[v] = pl_advance(g, &lin[v], out[v], d);
         }
@@ -444,13 +541,13 @@ static bool pl_assigns_syn(const IrHandler *h)
 static void pl_read_used(PlGen *g, LLVMValueRef k, LLVMValueRef *sv)
 {
     const IrRule *r = g->r;
-    LLVMValueRef d = NULL;
+    PlDelta d = {0};
     for (int v = 0; v < r->nsyn_vars; v++) {
         if (!g->use_syn[v])
             continue;
         sv[v] = pl_load(g, g->c->t_real, g->syn[v], k, r->syn_vars[v].name);
         if (pl_var_has_ode(&r->syn_vars[v])) {
-            if (!d)
+            if (!d.d)
                 d = pl_delta(g, g->syn_last, k);
             sv[v] = pl_advance(g, &g->lsyn[v], sv[v], d);
         }
@@ -492,39 +589,6 @@ static void pl_synapse(PlGen *g, CgRuleVals *rv, LLVMValueRef k, LLVMValueRef w0
 }
 
 /* ---- loops -------------------------------------------------------------------------------- */
-
-typedef struct PlLoop {
-    LLVMValueRef i, from, to;
-    LLVMIntPredicate pred;
-    LLVMBasicBlockRef pre, body, done;
-} PlLoop;
-
-/* for (i = from; i pred to; i++): the builder is left in the body. */
-static PlLoop pl_loop_begin(PlGen *g, LLVMValueRef from, LLVMValueRef to, LLVMIntPredicate pred,
-                            const char *name)
-{
-    CgCtx *c = g->c;
-    PlLoop l = {.from = from, .to = to, .pred = pred, .pre = LLVMGetInsertBlock(c->b)};
-    l.body = pl_block(g, name);
-    l.done = pl_block(g, "done");
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, pred, from, to, ""), l.body, l.done);
-    LLVMPositionBuilderAtEnd(c->b, l.body);
-    l.i = LLVMBuildPhi(c->b, c->t_i64, name);
-    return l;
-}
-
-/* Closes the loop; the builder continues after it. */
-static void pl_loop_end(PlGen *g, PlLoop *l)
-{
-    CgCtx *c = g->c;
-    LLVMValueRef next = LLVMBuildAdd(c->b, l->i, cg_const_i64(c, 1), "next");
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, l->pred, next, l->to, ""), l->body, l->done);
-    LLVMValueRef vals[2] = {l->from, next};
-    LLVMBasicBlockRef blocks[2] = {l->pre, latch};
-    LLVMAddIncoming(l->i, vals, blocks, 2);
-    LLVMPositionBuilderAtEnd(c->b, l->done);
-}
 
 static CgRuleVals pl_rule_vals(PlGen *g)
 {

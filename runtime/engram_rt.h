@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define ENGRAM_BLOB_MAGIC   0x4d524745u   /* "EGRM" */
-#define ENGRAM_ABI_VERSION  4u
+#define ENGRAM_ABI_VERSION  5u
 #define ENGRAM_NONE         0xffffffffu   /* "no index" in any table field */
 
 /* Exit codes shared by engramc and simulators. */
@@ -435,7 +435,15 @@ typedef struct EngramPlasticState {
     const double *modulators;  /* current level of every modulator */
     int32_t plastic;           /* PROJ.plastic != 0: run the handlers */
     int32_t pad;
+    void *decay;               /* a cache of decay factors, per variable (synapse, pre, post
+                                  in order): a key, the coefficient a it was filled for
+                                  (NaN: not yet), then exp(a k dt) for k <
+                                  ENGRAM_DECAY_STEPS; all in the model precision.  The
+                                  kernels fill it; not state (never checkpointed). */
 } EngramPlasticState;
+
+/* Steps of decay that the cache above holds per variable. */
+#define ENGRAM_DECAY_STEPS 4096
 
 typedef struct EngramDeliverArgs {
     const uint32_t *spikes;   /* source indices (within the source population) that

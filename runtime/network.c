@@ -264,7 +264,8 @@ static uint64_t proj_bytes(const EngramProjDesc *pj, const EngramConnSpec *spec,
     if (pl) {
         per += (double)pj->nsyn_vars * prec + (pj->lazy_syn ? 4 : 0) + 8 + 4;
         fixed += 8.0 * ((double)spec->ntgt + 1) + (double)spec->nsrc * (pj->npre * prec + 4) +
-                 (double)spec->ntgt * (pj->npost * prec + 4);
+                 (double)spec->ntgt * (pj->npost * prec + 4) +
+                 (double)(pj->nsyn_vars + pj->npre + pj->npost) * (ENGRAM_DECAY_STEPS + 1) * prec;
     }
     if (pl && pj->pre_arrival) {
         per += hd ? 4 : 0;
@@ -831,6 +832,18 @@ static void **var_table(uint32_t n)
     return calloc((size_t)n + 1, sizeof(void *));
 }
 
+/* Each partition's own cache of decay factors (EngramPlasticState.decay):
+ * every key NaN, so that the kernels fill a variable's table on first use. */
+static void *alloc_decay_cache(const EngramProjDesc *d, int prec)
+{
+    size_t per = (size_t)ENGRAM_DECAY_STEPS + 1;
+    size_t n = ((size_t)d->nsyn_vars + d->npre + d->npost) * per;
+    void *c = alloc_array(n + 1, (size_t)prec);
+    for (size_t k = 0; c && k < n; k += per)
+        engram_value_store(c, prec, k, NAN);
+    return c;
+}
+
 /* Partition t of a rank: its synapse variables and its own copy of the pre
  * traces (every partition updates its copy identically); the post traces of
  * the rank's targets belong to partition 0 and are shared (each partition
@@ -856,8 +869,9 @@ static int build_plastic_vars(EngramNetwork *net, EngramProjRt *pr, uint32_t t,
     }
     if (d->lazy_syn)
         pr->syn_last = alloc_array(pr->csr.nsyn, sizeof *pr->syn_last);
+    pr->decay = alloc_decay_cache(d, net->precision);
     if (!pr->syn || !pr->pre || !pr->post || !pr->pre_last || !pr->post_last ||
-        (d->lazy_syn && !pr->syn_last))
+        (d->lazy_syn && !pr->syn_last) || !pr->decay)
         return engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory for the plastic state of %s",
                            pr->name);
     int rc = 0;
@@ -925,6 +939,7 @@ static void wire_plastic(EngramNetwork *net, EngramProjRt *pr)
         .post_src = pr->post_src,
         .modulators = net->mods.level,
         .plastic = pr->handlers_on ? 1 : 0,
+        .decay = pr->decay,
     };
 }
 
@@ -1083,6 +1098,7 @@ static void free_proj(EngramProjRt *pr)
             free_vars(pr->post, pr->desc->npost);
     }
     free(pr->syn_last);
+    free(pr->decay);
     free(pr->pre_last);
     if (!pr->post_shared)
         free(pr->post_last);

@@ -225,6 +225,7 @@ typedef struct EngramProjRt {
     bool plastic;         /* desc->plastic */
     bool handlers_on;     /* PROJ.plastic != 0 */
     void **syn, **pre, **post;      /* nsyn_vars / npre / npost arrays (precision) */
+    void *decay;          /* the kernels' decay cache (EngramPlasticState.decay), per partition */
     int32_t *syn_last, *pre_last, *post_last;
     uint32_t *post_src;   /* source of each entry of csr.tgt_order */
     EngramDeliverKernel on_post;    /* NULL: none */

@@ -218,7 +218,7 @@ static int check_finite(const EngramNetwork *net, int64_t step, EngramError *err
     for (uint32_t j = 0; j < net->nprojs; j++)
         for (uint32_t t = 0; t < net->nthreads; t++) {
             const EngramProjRt *pr = &net->tprojs[t][j];
-            if (!pr->plastic)
+            if (!pr->plastic || values_finite(pr->weight, net->precision, pr->csr.nsyn))
                 continue;
             for (uint32_t s = 0; s < pr->csr.nsrc; s++)
                 for (uint64_t k = pr->csr.row[s]; k < pr->csr.row[s + 1]; k++) {

@@ -271,7 +271,7 @@ typedef struct Net {
     uint64_t row[MAXN + 1], prow[MAXN + 1], psyn[MAXSYN];
     uint32_t col[MAXSYN], psrc[MAXSYN];
     uint16_t delay[MAXSYN];
-    void *w, *syn[2], *pre[2], *post[2], *ring, *pre_st[1], *post_st[1];
+    void *w, *syn[2], *pre[2], *post[2], *ring, *pre_st[1], *post_st[1], *decay;
     int32_t syn_last[MAXSYN], pre_last[MAXN], post_last[MAXN];
     double mods[1];
     EngramPlasticState ps;
@@ -353,11 +353,15 @@ static void net_init(Net *n, CgJit *j, int nsrc, int ntgt, double p)
         n->rw[k] = rd(urand(0.2, 0.8));
         arr_set(n->w, k, n->rw[k]);
     }
+    /* the decay cache as the runtime makes it: 6 variables at most, keys NaN */
+    n->decay = arr_new(6 * (ENGRAM_DECAY_STEPS + 1));
+    for (int v = 0; v < 6; v++)
+        arr_set(n->decay, v * (ENGRAM_DECAY_STEPS + 1), NAN);
     n->ps = (EngramPlasticState){.syn = n->syn, .syn_last = n->syn_last, .pre = n->pre,
                                  .pre_last = n->pre_last, .post = n->post, .post_last = n->post_last,
                                  .pre_state = n->pre_st, .post_state = n->post_st, .post_row = n->prow,
                                  .post_syn = n->psyn, .post_src = n->psrc, .modulators = n->mods,
-                                 .plastic = 1};
+                                 .plastic = 1, .decay = n->decay};
     n->a = (EngramDeliverArgs){.row = n->row, .col = n->col, .weight = n->w, .delay = n->delay,
                                .ring = n->ring, .ntgt = ntgt, .ring_slots = SLOTS,
                                .params = tm.values, .plastic = &n->ps, .dt = tm.values[tm.m.dt_param],
@@ -382,6 +386,7 @@ static void net_free(Net *n)
 {
     free(n->w);
     free(n->ring);
+    free(n->decay);
     for (int v = 0; v < 2; v++) {
         free(n->syn[v]);
         free(n->pre[v]);
@@ -817,6 +822,51 @@ static void lazy_case(int precision, double ka, double kb)
     net_free(&n);
     jit_done(j);
 }
+
+/* The decay cache (EngramPlasticState.decay): a read n steps after the
+ * last update gives exactly exp(a (n dt)) in the model precision, from the
+ * table below ENGRAM_DECAY_STEPS and from exp above it; a new value of a
+ * refills the table. */
+static void decay_cache_case(int precision)
+{
+    model_begin(precision, true);
+    IrRule *r = &tm.rule;
+    int pa = add_param("A->B.ka", -1.0 / 20);
+    add_var(tm.pre, &r->npre, "x", P(pa), NULL);
+    r->has_on_pre = r->has_on_post = true;
+    HANDLER_ADD(r->on_pre.after, r->on_pre.nafter, IR_TGT_PRE, 0, ASSIGN_SET, K(1));
+    HANDLER_ADD(r->on_post.syn, r->on_post.nsyn, IR_TGT_WEIGHT, -1, ASSIGN_SET, ex(IR_PRE_TRACE, 0));
+    CgJit *j = jit_model();
+    Net n;
+    net_init(&n, j, 1, 1, 1.0);
+    uint32_t zero = 0;
+    const int64_t gaps[] = {1, 2, 100, ENGRAM_DECAY_STEPS - 1, ENGRAM_DECAY_STEPS,
+                            ENGRAM_DECAY_STEPS + 1, 3 * ENGRAM_DECAY_STEPS};
+    const double kas[] = {-1.0 / 20, -1.0 / 7};
+    int64_t step = 0;
+    for (int q = 0; q < 2; q++) {
+        tm.values[pa] = kas[q];
+        for (size_t g = 0; g < sizeof gaps / sizeof *gaps; g++) {
+            net_pre(&n, step, &zero, 1);
+            net_post(&n, step + gaps[g], &zero, 1);
+            double want;
+            if (precision == 4) {
+                float a = (float)kas[q], dt = (float)tm.values[tm.m.dt_param];
+                want = expf(a * ((float)gaps[g] * dt));
+            } else {
+                want = exp(kas[q] * ((double)gaps[g] * tm.values[tm.m.dt_param]));
+            }
+            cr_assert(arr_get(n.w, 0) == want, "a %g, %d steps: %.17g, want %.17g", kas[q],
+                      (int)gaps[g], arr_get(n.w, 0), want);
+            step += gaps[g] + 1;
+        }
+    }
+    net_free(&n);
+    jit_done(j);
+}
+
+Test(codegen_plastic, decay_cache_exact_double) { decay_cache_case(8); }
+Test(codegen_plastic, decay_cache_exact_float) { decay_cache_case(4); }
 
 Test(codegen_plastic, lazy_decay_matches_clock_double) { lazy_case(8, -1.0 / 20, 0); }
 Test(codegen_plastic, lazy_decay_matches_clock_float) { lazy_case(4, -1.0 / 20, 0); }
