@@ -248,6 +248,15 @@ def engram_events(summary, named_sources=None):
     return int(round(total)), 'estimated'
 
 
+def synapse_bytes(summary):
+    """Bytes the synapses hold for the run: summary.json's projections give
+    each one's synapses and bytes_per_synapse (no per-neuron arrays)."""
+    projs = summary.get('projections') or {}
+    if not projs or not all('bytes_per_synapse' in p for p in projs.values()):
+        return (summary.get('memory') or {}).get('synapse_bytes')
+    return sum(p['synapses'] * p['bytes_per_synapse'] for p in projs.values())
+
+
 def fmt_set(k, v):
     return f'{k}={v:g}' if isinstance(v, (int, float)) else f'{k}={v}'
 
@@ -302,7 +311,7 @@ def engram_run(sim, case, sets, dur, seed, work, tag, timeout, model_path=None, 
         'model_sha256': (s.get('model') or {}).get('sha256'),
         'compiler': (s.get('model') or {}).get('compiler'),
         'threads': timing.get('threads'),
-        'synapse_bytes': (s.get('memory') or {}).get('synapse_bytes'),
+        'synapse_bytes': synapse_bytes(s),
         'reported_peak_rss_bytes': (s.get('memory') or {}).get('peak_rss_bytes'),
     })
     rec['events'], rec['events_how'] = engram_events(s, model_projection_sources(model_path))

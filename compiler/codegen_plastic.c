@@ -723,7 +723,7 @@ static void pl_post_synapses(PlGen *g, CgRuleVals *rv, LLVMValueRef j)
     LLVMValueRef e0 = pl_load(g, c->t_i64, g->post_row, j, "e0");
     LLVMValueRef e1 = pl_load(g, c->t_i64, g->post_row, LLVMBuildAdd(c->b, j, cg_const_i64(c, 1), ""), "e1");
     PlLoop l = pl_loop_begin(g, e0, e1, LLVMIntULT, "incoming");
-    LLVMValueRef k = pl_load(g, c->t_i64, g->post_syn, l.i, "k");
+    LLVMValueRef k = LLVMBuildZExt(c->b, pl_load(g, c->t_i32, g->post_syn, l.i, "k"), c->t_i64, "");
     LLVMValueRef s = pl_index(g, g->post_src, l.i, "s");
     LLVMValueRef *pre = PL_ALLOC(r->npre, LLVMValueRef);
     pl_read_vars(g, r->pre, r->npre, g->lpre, g->pre, g->pre_last, s, pre);

@@ -409,7 +409,7 @@ static int csr_fill(CsrBuild *b, const uint32_t *order, size_t n)
             if (c->syn_target_rank)
                 c->syn_target_rank[pos] = (uint32_t)k;
             if (c->tgt_order)
-                c->tgt_order[c->tgt_row[t] + k] = pos;
+                c->tgt_order[c->tgt_row[t] + k] = (uint32_t)pos;
         }
     }
     for (uint32_t s = 0; s < c->nsrc; s++)
@@ -440,6 +440,8 @@ static int csr_alloc_synapses(EngramCsr *c, unsigned flags)
     c->col = alloc_array(c->nsyn, sizeof *c->col);
     if (flags & ENGRAM_CSR_RANK)
         c->syn_target_rank = alloc_array(c->nsyn, sizeof *c->syn_target_rank);
+    if ((flags & ENGRAM_CSR_POST_INDEX) && c->nsyn > UINT32_MAX)
+        return ENGRAM_CORE_ERANGE;   /* the 32-bit post-side index */
     if (flags & ENGRAM_CSR_POST_INDEX)
         c->tgt_order = alloc_array(c->nsyn, sizeof *c->tgt_order);
     bool ok = c->col && (!(flags & ENGRAM_CSR_RANK) || c->syn_target_rank) &&

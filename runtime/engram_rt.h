@@ -430,7 +430,7 @@ typedef struct EngramPlasticState {
     void *const *post_state;   /* state arrays of the target population (post.X) */
     const uint64_t *post_row;  /* ntgt + 1: incoming synapses of target j are
                                   post_syn[post_row[j] .. post_row[j+1]) */
-    const uint64_t *post_syn;  /* synapse ids, ascending source within a target */
+    const uint32_t *post_syn;  /* synapse ids, ascending source within a target */
     const uint32_t *post_src;  /* source of each entry of post_syn */
     const double *modulators;  /* current level of every modulator */
     int32_t plastic;           /* PROJ.plastic != 0: run the handlers */
@@ -443,7 +443,7 @@ typedef struct EngramPlasticState {
 } EngramPlasticState;
 
 /* Steps of decay that the cache above holds per variable. */
-#define ENGRAM_DECAY_STEPS 4096
+#define ENGRAM_DECAY_STEPS 16384
 
 typedef struct EngramDeliverArgs {
     const uint32_t *spikes;   /* source indices (within the source population) that

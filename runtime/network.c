@@ -250,25 +250,35 @@ static double expected_synapses(const EngramConnSpec *s)
 
 /* ---- the estimate ------------------------------------------------------------------------ */
 
+unsigned engram_synapse_bytes(const EngramProjDesc *pj, int prec)
+{
+    bool pl = pj->plastic != 0;
+    bool hw = pj->weight.kind != ENGRAM_DIST_CONST || pl, hd = pj->delay.kind != ENGRAM_DIST_CONST;
+    unsigned per = 4u + (hw ? (unsigned)prec : 0u) + (hd ? 2u : 0u);
+    if (pl)   /* synapse variables, syn_last, the post-side index and its sources */
+        per += pj->nsyn_vars * (unsigned)prec + (pj->lazy_syn ? 4u : 0u) + 4u + 4u;
+    if (pl && pj->pre_arrival && hd)
+        per += 4;   /* arrival.c: the synapses by delay */
+    return per;
+}
+
 /* Connectivity, weights, delays, ranks (while building) and, when plastic,
- * the synapse variables, traces, *_last steps and the post-side index; for
- * `on pre arrival` the spikes of the last dmax steps and the synapses by
- * delay (arrival.c). */
+ * the synapse variables, traces, *_last steps, the post-side index and the
+ * decay tables; for `on pre arrival` the spikes of the last dmax steps and
+ * the synapses by delay (arrival.c). */
 static uint64_t proj_bytes(const EngramProjDesc *pj, const EngramConnSpec *spec, double e,
                            int prec, int64_t dmax)
 {
     bool pl = pj->plastic != 0;
     bool hw = pj->weight.kind != ENGRAM_DIST_CONST || pl, hd = pj->delay.kind != ENGRAM_DIST_CONST;
-    double per = 4 + (hw ? prec : 0) + (hd ? 2 : 0) + (hw || hd ? 4 : 0);
+    double per = engram_synapse_bytes(pj, prec) + (hw || hd ? 4 : 0);   /* + ranks while building */
     double fixed = 8.0 * ((double)spec->nsrc + 1);
     if (pl) {
-        per += (double)pj->nsyn_vars * prec + (pj->lazy_syn ? 4 : 0) + 8 + 4;
         fixed += 8.0 * ((double)spec->ntgt + 1) + (double)spec->nsrc * (pj->npre * prec + 4) +
                  (double)spec->ntgt * (pj->npost * prec + 4) +
                  (double)(pj->nsyn_vars + pj->npre + pj->npost) * (ENGRAM_DECAY_STEPS + 1) * prec;
     }
     if (pl && pj->pre_arrival) {
-        per += hd ? 4 : 0;
         fixed += 4.0 * (double)spec->nsrc * (double)(dmax + 1) + 12.0 * ENGRAM_ARRIVAL_CHUNK;
     }
     return (uint64_t)(e * per + fixed);
@@ -711,7 +721,11 @@ static int build_proj(EngramNetwork *net, uint32_t j, const EngramEstimate *est,
             targets[i - pt->lo] = dst->lo + i;
         rc = engram_csr_build(spec.nsrc, spec.ntgt, targets, pt->hi - pt->lo,
                               engram_connect_spec_sources, &spec, flags, &pr->csr);
-        if (rc == ENGRAM_CORE_ENOMEM)
+        if (rc == ENGRAM_CORE_ERANGE)
+            rc = engram_fail(err, ENGRAM_EXIT_RESOURCE,
+                             "projection %s: more than 2^32 - 1 plastic synapses in one "
+                             "partition; run it on more threads or ranks", pr->name);
+        else if (rc == ENGRAM_CORE_ENOMEM)
             rc = engram_fail(err, ENGRAM_EXIT_RESOURCE, "out of memory connecting %s", pr->name);
         else if (rc != 0)
             rc = engram_fail(err, ENGRAM_EXIT_MODEL, "projection %s: cannot connect (bad p or k)",

@@ -490,8 +490,9 @@ static void summary_projections(FILE *f, const EngramNetwork *net)
         engram_weight_stats(net, pr, &st);
         fputs(j ? ",\n    " : "\n    ", f);
         json_string(f, pr->name);
-        fprintf(f, ": {\"synapses\": %llu, \"plastic\": %s, \"weight\": {\"unit\": ",
-                (unsigned long long)pr->csr.nsyn, pr->plastic ? "true" : "false");
+        fprintf(f, ": {\"synapses\": %llu, \"bytes_per_synapse\": %u, \"plastic\": %s, "
+                "\"weight\": {\"unit\": ", (unsigned long long)pr->csr.nsyn,
+                engram_synapse_bytes(pr->desc, net->precision), pr->plastic ? "true" : "false");
         json_string(f, engram_weight_unit(net->model, pr->desc));
         fputs(", \"mean\": ", f);
         json_number(f, st.mean);

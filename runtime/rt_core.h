@@ -23,6 +23,7 @@ enum {
     ENGRAM_CORE_OK = 0,
     ENGRAM_CORE_EINVAL = -1, /* bad argument: NaN, out of range, size mismatch */
     ENGRAM_CORE_ENOMEM = -2, /* allocation failed or a size overflowed */
+    ENGRAM_CORE_ERANGE = -3, /* more synapses than a 32-bit index holds */
 };
 
 /* ---- random numbers (rng.c) ------------------------------------------ */
@@ -171,9 +172,10 @@ typedef struct EngramCsr {
                                   k-th source of its target (target-major order);
                                   weights/delays use engram_rng_init_synapse(col, k) */
     uint64_t *tgt_row;         /* ntgt + 1, optional (with tgt_order) */
-    uint64_t *tgt_order;       /* nsyn, optional: the post-side index, the synapses
+    uint32_t *tgt_order;       /* nsyn, optional: the post-side index, the synapses
                                   of target t are tgt_order[tgt_row[t]..tgt_row[t+1]-1],
-                                  ascending source (for `on post` handlers) */
+                                  ascending source (for `on post` handlers); 32-bit,
+                                  so nsyn < 2^32 with it */
     uint32_t nsrc, ntgt;
     uint64_t nsyn;
 } EngramCsr;
@@ -187,7 +189,8 @@ enum {
  * each < ntgt): a rank passes only the targets it owns; NULL means all of
  * 0..ntgt-1 (ntargets is then ignored).  col[] holds global target ids.  Calls sources(ctx, t, ...) twice per target: once to count,
  * once to fill, so nothing is held in target-major order.  The result does
- * not depend on the order of `targets`.  On error *out is zeroed. */
+ * not depend on the order of `targets`.  ENGRAM_CORE_ERANGE: the post-side
+ * index was asked for more than 2^32 - 1 synapses.  On error *out is zeroed. */
 int engram_csr_build(uint32_t nsrc, uint32_t ntgt, const uint32_t *targets, size_t ntargets,
                      EngramSourcesFn sources, void *ctx, unsigned flags, EngramCsr *out);
 

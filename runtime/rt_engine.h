@@ -370,6 +370,12 @@ int engram_network_build_layout(EngramNetwork *net, const EngramModel *m, const 
  * the synapses (net->projs[j]: csr.row/col with global ids when a per-synapse
  * weight recording needs them, weights when per synapse).  Collective. */
 int engram_network_gather(EngramNetwork *net, EngramError *err);
+
+/* Bytes that each synapse of a projection holds for the whole run, in the
+ * given precision: target, and as the projection needs them weight, delay,
+ * synapse variables, syn_last and the post-side index with its sources.
+ * Per-neuron arrays (rows, traces), rings and decay tables are not in it. */
+unsigned engram_synapse_bytes(const EngramProjDesc *pj, int prec);
 /* The weights of projection j over all partitions in global CSR order
  * (source-major, targets ascending), as doubles, into out (nsyn_all) on
  * rank 0; and, when ends, the endpoints into src/tgt (global ids).  Every

@@ -10,7 +10,8 @@
 #   - 1 thread and 2 threads (and 2 MPI ranks, 2 ranks restoring a
 #     1-process checkpoint, when the MPI runtime is built) give byte-identical
 #     spikes.h5, weights.h5 and trials.csv and equal summary.json; so does a
-#     short variant of the flagship, examples/motor_sequence.engram;
+#     short variant of the flagship, examples/motor_sequence.engram, on
+#     1 and 2 threads, 2 and 3 ranks and 2 ranks x 2 threads;
 #   - a run resumed with --restore from checkpoints/day1.h5 ends with the same
 #     files as the uninterrupted run, and so does one resumed from day2.h5 into
 #     another folder (its `restore "day2"` uses the earlier run's file);
@@ -89,9 +90,16 @@ if "$engramc" build examples/motor_sequence.engram -o "$flag"; then
     run flag1 "$flag" "${short[@]}" --threads 1 && run flag2 "$flag" "${short[@]}" --threads 2 &&
         same flag1 flag2
     if [ -f "$build/lib/libengram_rt_mpi.a" ] && command -v mpirun >/dev/null; then
-        "$engramc" build --mpi examples/motor_sequence.engram -o "$flag.mpi" &&
+        if "$engramc" build --mpi examples/motor_sequence.engram -o "$flag.mpi"; then
             run flag_ranks2 "${mpi_env[@]}" "${MPIRUN[@]}" -np 2 "$flag.mpi" "${short[@]}" \
                 --threads 1 && same flag1 flag_ranks2
+            run flag_ranks3 "${mpi_env[@]}" "${MPIRUN[@]}" -np 3 "$flag.mpi" "${short[@]}" \
+                --threads 1 && same flag1 flag_ranks3
+            run flag_ranks2x2 "${mpi_env[@]}" "${MPIRUN[@]}" -np 2 "$flag.mpi" "${short[@]}" \
+                --threads 2 && same flag1 flag_ranks2x2
+        else
+            bad "flagship: build --mpi"
+        fi
     fi
 else
     bad "flagship: build"

@@ -268,7 +268,8 @@ enum { MAXN = 8, MAXSYN = 64, SLOTS = 8 };
 /* One projection's arrays, kernel side, and the reference's copies. */
 typedef struct Net {
     int nsrc, ntgt, nsyn;
-    uint64_t row[MAXN + 1], prow[MAXN + 1], psyn[MAXSYN];
+    uint64_t row[MAXN + 1], prow[MAXN + 1];
+    uint32_t psyn[MAXSYN];
     uint32_t col[MAXSYN], psrc[MAXSYN];
     uint16_t delay[MAXSYN];
     void *w, *syn[2], *pre[2], *post[2], *ring, *pre_st[1], *post_st[1], *decay;

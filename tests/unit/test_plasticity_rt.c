@@ -134,7 +134,7 @@ static double clip(double w, double hi)
             apost[t] = (T)(decayed(apost[t], &ps->post_last[t], a->step, a->dt,      \
                                    p[G.tau_post]) + p[G.a_post]);                    \
             for (uint64_t q = ps->post_row[t]; q < ps->post_row[t + 1]; q++) {       \
-                uint64_t j = ps->post_syn[q];                                        \
+                uint32_t j = ps->post_syn[q];                                        \
                 uint32_t s = ps->post_src[q];                                        \
                 apre[s] = (T)decayed(apre[s], &ps->pre_last[s], a->step, a->dt,      \
                                      p[G.tau_pre]);                                  \
@@ -765,7 +765,7 @@ Test(plastic, post_index)
     cr_assert_eq(ps->post_row[40], nsyn);
     for (uint32_t t = 0; t < 40; t++)
         for (uint64_t q = ps->post_row[t]; q < ps->post_row[t + 1]; q++) {
-            uint64_t j = ps->post_syn[q];
+            uint32_t j = ps->post_syn[q];
             uint32_t s = ps->post_src[q];
             cr_assert(j < nsyn && !seen[j]);
             seen[j] = 1;
@@ -1064,7 +1064,8 @@ Test(plastic, weights_h5_layout)
     H5Fclose(f);
     /* summary.json: projections with histograms */
     char *s = slurp(dir, "summary.json", NULL);
-    const char *pp = "\"R.A->R.T\": {\"synapses\": 2, \"plastic\": true";
+    /* 4 target + 8 weight + 2 x 8 synapse variables + 4 + 4 post-side index, no syn_last */
+    const char *pp = "\"R.A->R.T\": {\"synapses\": 2, \"bytes_per_synapse\": 36, \"plastic\": true";
     cr_assert(strstr(s, pp), "%s", s);
     double edges[32], counts[32];
     cr_assert_eq(json_array(s, pp, "\"edges\"", edges, 32), 21);
@@ -1078,14 +1079,14 @@ Test(plastic, weights_h5_layout)
     cr_assert_float_eq(json_value(s, pp, "\"min\": "), ltd, 1e-15);
     cr_assert_float_eq(json_value(s, pp, "\"max\": "), ltp, 1e-15);
     /* static, homogeneous: every synapse in the middle bin of [w - 0.5, w + 0.5] */
-    const char *qq = "\"odd/name%\": {\"synapses\": 12000, \"plastic\": false";
+    const char *qq = "\"odd/name%\": {\"synapses\": 12000, \"bytes_per_synapse\": 4, \"plastic\": false";
     cr_assert(strstr(s, qq), "%s", s);
     cr_assert_eq(json_array(s, qq, "\"edges\"", edges, 32), 21);
     cr_assert_eq(json_array(s, qq, "\"counts\"", counts, 32), 20);
     cr_assert_eq(edges[0], 0.0);
     cr_assert_eq(edges[20], 1.0);
     cr_assert_eq(counts[10], 12000);
-    cr_assert(strstr(s, "\"drive\": {\"synapses\": 2, \"plastic\": false"), "%s", s);
+    cr_assert(strstr(s, "\"drive\": {\"synapses\": 2, \"bytes_per_synapse\": "), "%s", s);
     /* valid JSON where python3 is around */
     char cmd[600];
     snprintf(cmd, sizeof cmd,
