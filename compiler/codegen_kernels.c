@@ -609,6 +609,8 @@ static void del_inner(DelGen *g, bool per_w, bool per_d, LLVMValueRef k0, LLVMVa
     LLVMAddIncoming(k, vals, blocks, 2);
 }
 
+#define DEL_ROW_AHEAD 4   /* spikes ahead whose row entry is prefetched */
+
 /* Prefetches the start of the row of the next spike (the last spike its
  * own): its synapse tables come from memory in a large network, and the
  * hardware prefetcher only follows a row once it has missed a few times.
@@ -636,6 +638,15 @@ static void del_prefetch_next(DelGen *g, bool per_w, bool per_d, LLVMValueRef s)
             LLVMValueRef args[4] = {p, cg_const_i32(c, 0), cg_const_i32(c, 3), cg_const_i32(c, 1)};
             LLVMBuildCall2(c->b, ty, fn, args, 4, "");
         }
+    /* The row entry that the prefetch above reads for a later spike: in a
+     * large network the row table itself misses, and the load of row[next]
+     * then stalls the loop (CUBA 64k: half of the delivery time). */
+    LLVMValueRef far = LLVMBuildAdd(c->b, s, cg_const_i64(c, DEL_ROW_AHEAD), "");
+    far = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, far, g->nspikes, ""), far, s, "");
+    LLVMValueRef fsrc = LLVMBuildZExt(c->b, del_load(g, c->t_i32, g->spikes, far, "src.far"), c->t_i64, "");
+    LLVMValueRef rp = LLVMBuildGEP2(c->b, c->t_i64, g->row, &fsrc, 1, "");
+    LLVMValueRef args[4] = {rp, cg_const_i32(c, 0), cg_const_i32(c, 3), cg_const_i32(c, 1)};
+    LLVMBuildCall2(c->b, ty, fn, args, 4, "");
 }
 
 /* One loop nest over the spikes, specialised for per-synapse weights/delays. */
