@@ -372,10 +372,10 @@ static void run_proj(const EngramNetwork *net, const EngramProjRt *pr, uint32_t 
     }
 }
 
-/* Spikes exchanged once per `len` steps (batched_run): the global lists of
+/* Spikes exchanged once per `len` steps (batched_thread): the global lists of
  * the open batch's steps, per population one after another. */
 typedef struct Batch {
-    int64_t len;          /* steps per exchange; 1: every step (run_thread) */
+    int64_t len;          /* steps per exchange; 1: every step (step_thread) */
     int64_t first;        /* the open batch's first step */
     int64_t steps;        /* its steps so far */
     uint32_t **ids;       /* per population: len x size global ids */
