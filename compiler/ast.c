@@ -14,6 +14,7 @@
  */
 #include "ast.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,6 +349,35 @@ static void indent(FILE *out, int level)
         fputs("    ", out);
 }
 
+/* ---- comments ---------------------------------------------------------------- */
+
+/* The comments of the file that ast_print_file prints, and the next one due
+ * (the printer is not reentrant; nothing else prints comments).  A comment
+ * alone on its line comes before the statement or declaration that follows
+ * it, at that one's indentation; one after a token ends the printed line
+ * of the item that ends on its line; any other (inside a multi-line
+ * expression) moves before the next item.  None is lost. */
+static struct {
+    AstComment *const *items;
+    int n, next;
+} pending;
+
+static void comments_before(FILE *out, int line, int level)
+{
+    while (pending.next < pending.n && pending.items[pending.next]->line < line) {
+        indent(out, level);
+        fprintf(out, "%s\n", pending.items[pending.next++]->text);
+    }
+}
+
+static void end_line(FILE *out, int line)
+{
+    while (pending.next < pending.n && pending.items[pending.next]->line == line &&
+           pending.items[pending.next]->trailing)
+        fprintf(out, "  %s", pending.items[pending.next++]->text);
+    fputc('\n', out);
+}
+
 static void print_stmts(FILE *out, Stmt *const *body, int n, int level);
 
 /* "keyword expr" statements, the most common shape. */
@@ -498,9 +528,10 @@ static bool print_proto_stmt(FILE *out, const Stmt *s, int level)
 
 static void print_stmt(FILE *out, const Stmt *s, int level)
 {
+    comments_before(out, s->span.first_line, level);
     indent(out, level);
     if (print_proto_stmt(out, s, level)) {
-        fputc('\n', out);
+        end_line(out, s->span.last_line);
         return;
     }
     switch (s->kind) {
@@ -537,7 +568,7 @@ static void print_stmt(FILE *out, const Stmt *s, int level)
     case STMT_PLASTICITY: print_use_rule(out, s); break;
     default: break;   /* protocol statements: print_proto_stmt */
     }
-    fputc('\n', out);
+    end_line(out, s->span.last_line);
 }
 
 static void print_stmts(FILE *out, Stmt *const *body, int n, int level)
@@ -593,6 +624,7 @@ static bool model_is_unit(const char *model)
 
 static void print_population(FILE *out, const Decl *d, int level)
 {
+    comments_before(out, d->span.first_line, level);
     indent(out, level);
     fprintf(out, "population %s = ", d->name);
     print_expr_prec(out, d->expr, model_is_unit(d->model) ? PREC_ATOM + 1 : 0);
@@ -602,18 +634,20 @@ static void print_population(FILE *out, const Decl *d, int level)
         print_args(out, d->args, d->nargs);
         fputc(')', out);
     }
-    fputc('\n', out);
+    end_line(out, d->span.last_line);
 }
 
 /* ensembles POP = split(n) | [A, B] | [A: 0..99, 100..199] */
 static void print_ensembles(FILE *out, const Decl *d, int level)
 {
+    comments_before(out, d->span.first_line, level);
     indent(out, level);
     fprintf(out, "ensembles %s = ", d->name);
     if (d->expr) {
         fputs("split(", out);
         ast_print_expr(out, d->expr);
-        fputs(")\n", out);
+        fputc(')', out);
+        end_line(out, d->span.last_line);
         return;
     }
     fputc('[', out);
@@ -628,7 +662,8 @@ static void print_ensembles(FILE *out, const Decl *d, int level)
             ast_print_expr(out, a->value->rhs);
         }
     }
-    fputs("]\n", out);
+    fputc(']', out);
+    end_line(out, d->span.last_line);
 }
 
 static void print_region(FILE *out, const Decl *d)
@@ -816,15 +851,49 @@ static bool is_block(const Decl *d)
            d->kind == DECL_PROTOCOL || (d->kind == DECL_SEQUENCE && d->nbody > 0);
 }
 
+/* One declaration, its last line ended by the comments that trail it
+ * (printed to memory first: the declaration printers end their own lines). */
+static void print_decl_commented(FILE *out, const Decl *d)
+{
+    comments_before(out, d->span.first_line, 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) {
+        print_decl(out, d);
+        return;
+    }
+    print_decl(m, d);
+    fclose(m);
+    if (len > 0 && buf[len - 1] == '\n') {
+        fwrite(buf, 1, len - 1, out);
+        end_line(out, d->span.last_line);
+    } else {
+        fwrite(buf, 1, len, out);
+    }
+    free(buf);
+}
+
 void ast_print_file(FILE *out, const AstFile *f)
 {
-    if (f->model_name)
-        fprintf(out, "model %s\n", f->model_name);
+    pending.items = f->comments;
+    pending.n = f->ncomments;
+    pending.next = 0;
+    if (f->model_name) {
+        comments_before(out, f->model_span.first_line, 0);
+        fprintf(out, "model %s", f->model_name);
+        end_line(out, f->model_span.last_line);
+    }
     for (int i = 0; i < f->ndecls; i++) {
         const Decl *d = f->decls[i];
         const Decl *prev = i ? f->decls[i - 1] : NULL;
         if (prev ? (is_block(d) || is_block(prev) || d->kind != prev->kind) : f->model_name != NULL)
             fputc('\n', out);
-        print_decl(out, d);
+        print_decl_commented(out, d);
     }
+    if (pending.next < pending.n && (f->model_name || f->ndecls))
+        fputc('\n', out);
+    comments_before(out, INT_MAX, 0);
+    pending.items = NULL;
+    pending.n = pending.next = 0;
 }

@@ -251,12 +251,22 @@ struct Decl {
 };
 
 /* One parsed file. */
+/* A `#` comment, kept for `engramc fmt`: its text from '#' to the end of
+ * the line, its line, and whether a token precedes it on that line. */
+typedef struct AstComment {
+    const char *text;
+    int line;
+    bool trailing;
+} AstComment;
+
 typedef struct AstFile {
     int file;                 /* SourceManager index */
     const char *model_name;   /* NULL for a module (no "model" line) */
     SrcSpan model_span;
     Decl **decls;
     int ndecls;
+    AstComment **comments;    /* in source order */
+    int ncomments;
 } AstFile;
 
 /* ---- building lists while parsing --------------------------------------- */

@@ -76,5 +76,7 @@ AstFile *parse_file(DiagCtx *d, Arena *a, int file)
     AstFile *out = ctx->out;
     out->decls = (Decl **)ctx->decls.items;
     out->ndecls = ctx->decls.count;
+    out->comments = (AstComment **)ctx->comments.items;
+    out->ncomments = ctx->comments.count;
     return out;
 }

@@ -43,6 +43,7 @@ typedef struct ParseCtx {
     const SourceFile *src;
     AstFile *out;               /* declarations are appended as they complete */
     AstList decls;
+    AstList comments;           /* AstComment, for engramc fmt */
     /* lexer position: where the next token starts */
     int line, col;
     size_t offset;

@@ -76,6 +76,46 @@ expect 1 "syntax error in build" -- "$engramc" build -o "$tmp/never" "$tmp/broke
 [ ! -e "$tmp/never" ] && pass=$((pass + 1)) || { echo "FAIL: output written despite errors"; fail=$((fail + 1)); }
 expect 1 "fmt of a broken model" -- "$engramc" fmt "$tmp/broken.engram"
 
+# ---- fmt keeps every comment, in place, and is idempotent -----------------------------------
+cat > "$tmp/commented.engram" <<'MODEL'
+# header comment
+model commented   # after the model line
+
+use std.neurons (LIF)
+# before a param
+param w = 1.5 mV   # trailing a param
+
+region R {
+    # inside a region
+    population E = 10 LIF   # trailing a population
+}
+
+project R.E -> R.E {
+    # inside a block
+    connect random(p = 0.1)   # trailing a statement
+    weight w
+}
+simulation {
+    dt = 0.1 ms
+    duration = 10 ms
+}
+# at the end
+MODEL
+expect 0 "fmt with comments" -- "$engramc" fmt "$tmp/commented.engram"
+cp "$tmp/out" "$tmp/commented_fmt.engram"
+for c in "^# header comment" "^model commented  # after the model line" "^# before a param" \
+         "param w = 1.5 mV  # trailing a param" "^    # inside a region" \
+         "population E = 10 LIF  # trailing a population" "^    # inside a block" \
+         "connect random(p = 0.1)  # trailing a statement" "^# at the end"; do
+    has "$tmp/commented_fmt.engram" "$c" "fmt keeps the comment '$c'"
+done
+expect 0 "fmt of fmt" -- "$engramc" fmt "$tmp/commented_fmt.engram"
+if cmp -s "$tmp/out" "$tmp/commented_fmt.engram"; then
+    pass=$((pass + 1))
+else
+    echo "FAIL: fmt is not idempotent on a commented model"; fail=$((fail + 1))
+fi
+
 # ---- good model: check, fmt, and the three outputs -------------------------------------------
 model=examples/cuba.engram
 if [ -f "$model" ]; then
