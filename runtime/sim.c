@@ -61,6 +61,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
 #include "rt_engine.h"
 #include "rt_protocol.h"
 
@@ -804,12 +808,41 @@ static void batched_thread(SimShared *sh, uint32_t t)
     }
 }
 
+/* Subnormal numbers flushed to zero, in results (FTZ) and operands (DAZ),
+ * on every thread of every rank alike, so results stay the same bits
+ * everywhere.  A conductance or trace that decays in silence reaches the
+ * subnormal range (below 2.2e-308 in double, 1.2e-38 in float: seconds of
+ * silence in float), where each operation costs a microcode assist of a
+ * hundred cycles or more: the flagship spent half its time there.  Brian2's
+ * default -ffast-math flushes them too. */
+static unsigned flush_subnormals(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);   /* FTZ (bit 15) | DAZ (bit 6) */
+    return csr;
+#else
+    return 0;
+#endif
+}
+
+static void restore_subnormals(unsigned csr)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(csr);
+#else
+    (void)csr;
+#endif
+}
+
 static void run_thread(SimShared *sh, uint32_t t)
 {
+    unsigned csr = flush_subnormals();
     if (sh->batch.len > 1)
         batched_thread(sh, t);
     else
         step_thread(sh, t);
+    restore_subnormals(csr);
 }
 
 /* The loop's wall time split in the proportions of the timed steps, less
