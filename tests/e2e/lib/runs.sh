@@ -11,8 +11,13 @@ bad() { echo "FAIL $*"; fail=$((fail + 1)); }
 # are still checked; every mpirun is bounded by a timeout.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
+# Ranks that wait yield the core: ctest -j2 runs two MPI tests at once, up
+# to six ranks on two cores, and busy-polling ranks then starve each other
+# (a 4 s run hit the 120 s bound in CI).
+export OMPI_MCA_mpi_yield_when_idle=1
 mpi_env=(env ASAN_OPTIONS=detect_leaks=0)
-MPIRUN=(timeout -k 10 120 mpirun --allow-run-as-root --oversubscribe -x ASAN_OPTIONS)
+MPIRUN=(timeout -k 10 300 mpirun --allow-run-as-root --oversubscribe -x ASAN_OPTIONS
+        -x OMPI_MCA_mpi_yield_when_idle)
 
 run() {   # run NAME CMD...: CMD --out $tmp/NAME --quiet must succeed
     local name=$1; shift
