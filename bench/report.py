@@ -449,28 +449,23 @@ def tables(S, floor):
                  f"{f(o.get('speedup_run'), '.2f')} | {setup} | {runs} |")
     L.append('')
     L.append('### Same network? Spikes, rates, synaptic events\n')
+    def by_tool(o, key, fmt):
+        """'Engram / [float /] Brian2' cells of one figure."""
+        tools = ('engram', 'engram_float', 'brian2') if has_float else ('engram', 'brian2')
+        return ' / '.join(fmt((o.get(t) or {}).get(key)) for t in tools)
+    who = 'Engram / float / Brian2' if has_float else 'Engram / Brian2'
     if has_float:
         L.append('"float rate diff" = (float - Engram double) / Engram double: the same model, seed and '
                  'connectivity with single-precision state.\n')
-        L.append('| case | spikes: Engram / float / Brian2 | rate Hz: Engram / float / Brian2 | rate diff | '
-                 'float rate diff | syn events: Engram / Brian2 | events diff | events (Engram) |')
-        L.append('|---|---|---|---|---|---|---|---|')
-    else:
-        L.append('| case | spikes: Engram / Brian2 | rate Hz: Engram / Brian2 | rate diff | '
-                 'syn events: Engram / Brian2 | events diff | events (Engram) |')
-        L.append('|---|---|---|---|---|---|---|')
+    L.append(f'| case | spikes: {who} | rate Hz: {who} | rate diff | '
+             f'{"float rate diff | " if has_float else ""}syn events: Engram / Brian2 | events diff | '
+             'events (Engram) |')
+    L.append('|---' * (8 if has_float else 7) + '|')
     for c, o in C.items():
         e, b = o.get('engram') or {}, o.get('brian2') or {}
-        if has_float:
-            ef = o.get('engram_float') or {}
-            L.append(f"| {c} | {big(e.get('spikes'))} / {big(ef.get('spikes'))} / {big(b.get('spikes'))} | "
-                     f"{f(e.get('rate_hz'), '.2f')} / {f(ef.get('rate_hz'), '.2f')} / {f(b.get('rate_hz'), '.2f')} | "
-                     f"{pct(o.get('rate_rel_diff'))} | {pct(o.get('rate_rel_diff_float_vs_double'))} | "
-                     f"{big(e.get('events'))} / {big(b.get('events'))} | {pct(o.get('events_rel_diff'))} | "
-                     f"{e.get('events_how', '-')} |")
-            continue
-        L.append(f"| {c} | {big(e.get('spikes'))} / {big(b.get('spikes'))} | "
-                 f"{f(e.get('rate_hz'), '.2f')} / {f(b.get('rate_hz'), '.2f')} | {pct(o.get('rate_rel_diff'))} | "
+        float_diff = f"{pct(o.get('rate_rel_diff_float_vs_double'))} | " if has_float else ''
+        L.append(f"| {c} | {by_tool(o, 'spikes', big)} | {by_tool(o, 'rate_hz', lambda v: f(v, '.2f'))} | "
+                 f"{pct(o.get('rate_rel_diff'))} | {float_diff}"
                  f"{big(e.get('events'))} / {big(b.get('events'))} | {pct(o.get('events_rel_diff'))} | "
                  f"{e.get('events_how', '-')} |")
     L.append('')

@@ -26,16 +26,7 @@ dur_ms=$(awk -v s="$ts" 'BEGIN { d = int(300 * s + 0.5); if (d < 20) d = 20; pri
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-pass=0 fail=0
-ok() { echo "ok   $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-run() {   # run NAME SIM ARGS...
-    local name=$1; shift
-    echo "+ $* --out \$tmp/$name"
-    local rc=0
-    "$@" --out "$tmp/$name" --quiet >"$tmp/$name.log" 2>&1 || rc=$?
-    [ "$rc" -eq 0 ] || { cat "$tmp/$name.log"; bad "$name: exit status $rc"; return 1; }
-}
+source "$lib/runs.sh"   # pass / fail, ok, bad, run
 spikes_of() {
     $PY -c 'import json,sys; s=json.load(open(sys.argv[1])); print(" ".join(k + "=" + str(v["spikes"]) for k, v in s["populations"].items()))' "$1/summary.json"
 }

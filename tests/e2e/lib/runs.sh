@@ -1,5 +1,6 @@
 # runs.sh - shell helpers shared by the end-to-end scripts that run
-# simulators and compare their outputs (scaling_equality.sh, protocol.sh).
+# simulators and compare their outputs (scaling_equality.sh, protocol.sh,
+# determinism.sh).
 # Source it after setting: tmp (a scratch folder), PY (python with h5py) and
 # lib (tests/e2e/lib).  Counts results in pass / fail.
 pass=0 fail=0
